@@ -1,0 +1,64 @@
+# Two commands for a newcomer: `make book` (set up + build the HTML book) and `make test` (set up + test).
+# Everything installs into .venv from exact pins (pyproject.toml); torch is installed first, pinned,
+# so that pip takes the CPU wheel instead of a multi-GB CUDA build.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Headless Chromium (Debian package) for the browser tests; installed when missing.
+CHROMIUM ?= chromium
+
+.PHONY: setup book test lab bench exercises lint format js-assets browser clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==25.3"
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+# The widget and MathJax JavaScript, served by the built site itself (pinned npm packages, sha256-checked).
+js-assets:
+	bash book/fetch_js_assets.sh
+
+browser:
+	@command -v $(CHROMIUM) >/dev/null || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+book: setup js-assets
+	$(BIN)/python -m course_lib.exercises --check
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	@$(BIN)/python book/exec_times.py _build/html/book/execution.html
+	@echo "Open _build/html/index.html"
+
+test: setup js-assets browser
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	COURSE_FAST=1 $(BIN)/python -m pytest tests chapters solutions \
+	  --nbval-lax --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=600
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=. exercises/ $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+bench: setup
+	$(BIN)/python -m course_lib.bench
+
+exercises: setup
+	$(BIN)/python -m course_lib.exercises
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf _build book/_js_assets

@@ -1,0 +1,182 @@
+"""Generate the student notebooks in ``exercises/`` from the instructor notebooks in ``solutions/``.
+
+Taught in book/instructor.md. ``solutions/NN_name.ipynb`` is the single source of truth; run
+``python -m course_lib.exercises`` after editing it (``--check`` only reports stale exercises).
+
+Markers in a solution notebook:
+
+* code cells: the lines between ``### BEGIN SOLUTION: <what to do>`` and ``### END SOLUTION`` are
+  replaced by ``raise NotImplementedError("Exercise N.k: <what to do>")`` at the marker's
+  indentation (N is the chapter number from the file name, k counts the exercises in order);
+* markdown cells: the lines between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` are
+  replaced by an answer prompt.
+
+Every output and execution count is cleared, so the exercise shows no solution output either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from course_lib.config import REPO_ROOT
+
+CODE_BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<rest>.*)$")
+CODE_END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
+MARKDOWN_BEGIN = "<!-- BEGIN SOLUTION -->"
+MARKDOWN_END = "<!-- END SOLUTION -->"
+ANSWER_PROMPT = "> \N{WRITING HAND} **Your answer:** *write it here, then compare with a classmate.*"
+GENERATED_NOTE = (
+    "```{{note}}\nStudent version, generated from `solutions/{name}` by `python -m course_lib.exercises`. "
+    "Replace each `NotImplementedError` stub with your code and run the self-check cell below it.\n```"
+)
+SOLUTIONS_DIR = REPO_ROOT / "solutions"
+EXERCISES_DIR = REPO_ROOT / "exercises"
+
+
+def chapter_number(path: Path) -> int:
+    """Chapter number from a file name like ``02_vae_mnist.ipynb``."""
+    match = re.match(r"^(\d+)_", Path(path).name)
+    if not match:
+        raise ValueError(
+            f"{Path(path).name}: solution notebooks are named NN_topic.ipynb (e.g. 02_vae_mnist.ipynb)."
+        )
+    return int(match.group(1))
+
+
+def _strip_code(source: str, chapter: int, counter: list[int], where: str) -> str:
+    """Replace each marked block of a code cell by a NotImplementedError stub."""
+    out: list[str] = []
+    inside = False
+    for line in source.splitlines():
+        begin = CODE_BEGIN.match(line)
+        if begin:
+            if inside:
+                raise ValueError(f"{where}: '### BEGIN SOLUTION' inside an open solution block.")
+            task = begin.group("rest").strip().lstrip(":").strip()
+            if not begin.group("rest").strip().startswith(":") or not task:
+                raise ValueError(
+                    f"{where}: write the task after a colon, "
+                    "e.g. '### BEGIN SOLUTION: implement kl_divergence'."
+                )
+            counter[0] += 1
+            message = f"Exercise {chapter}.{counter[0]}: {task}".replace("\\", "\\\\").replace('"', '\\"')
+            out.append(f'{begin.group("indent")}raise NotImplementedError("{message}")')
+            inside = True
+        elif CODE_END.match(line):
+            if not inside:
+                raise ValueError(f"{where}: '### END SOLUTION' without a matching BEGIN.")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{where}: '### BEGIN SOLUTION' is never closed by '### END SOLUTION'.")
+    return "\n".join(out)
+
+
+def _strip_markdown(source: str, where: str) -> str:
+    """Replace each marked answer of a markdown cell by the answer prompt."""
+    out: list[str] = []
+    inside = False
+    for line in source.splitlines():
+        if line.strip() == MARKDOWN_BEGIN:
+            if inside:
+                raise ValueError(f"{where}: '{MARKDOWN_BEGIN}' inside an open answer.")
+            out.append(ANSWER_PROMPT)
+            inside = True
+        elif line.strip() == MARKDOWN_END:
+            if not inside:
+                raise ValueError(f"{where}: '{MARKDOWN_END}' without a matching BEGIN.")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{where}: '{MARKDOWN_BEGIN}' is never closed by '{MARKDOWN_END}'.")
+    return "\n".join(out)
+
+
+def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """Return the student notebook for a solution notebook called ``name`` (the input is not changed)."""
+    chapter = chapter_number(Path(name))
+    exercise = nbformat.v4.new_notebook(metadata=solution.metadata)
+    counter = [0]
+    for index, cell in enumerate(solution.cells):
+        where = f"{name}, cell {index}"
+        if cell.cell_type == "code":
+            new = nbformat.v4.new_code_cell(_strip_code(cell.source, chapter, counter, where))
+        elif cell.cell_type == "markdown":
+            new = nbformat.v4.new_markdown_cell(_strip_markdown(cell.source, where))
+        else:
+            new = nbformat.v4.new_raw_cell(cell.source)
+        new.id = cell.get("id", f"cell-{index}")
+        tags = cell.get("metadata", {}).get("tags")
+        if tags:
+            new.metadata["tags"] = list(tags)
+        exercise.cells.append(new)
+    if counter[0] == 0:
+        raise ValueError(f"{name}: no '### BEGIN SOLUTION: ...' block found, so the exercise would be empty.")
+    note = nbformat.v4.new_markdown_cell(GENERATED_NOTE.format(name=name))
+    note.id = "generated-note"
+    title_at = 1 if exercise.cells and exercise.cells[0].cell_type == "markdown" else 0
+    exercise.cells.insert(title_at, note)
+    return exercise
+
+
+def render(notebook: nbformat.NotebookNode) -> str:
+    """The exact text a notebook is written as (used to compare generated and committed files)."""
+    return nbformat.writes(notebook, version=4) + "\n"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates private files; notebooks are shared, readable files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def generate_all(
+    solutions_dir: Path = SOLUTIONS_DIR, exercises_dir: Path = EXERCISES_DIR, check: bool = False
+) -> list[Path]:
+    """Regenerate every exercise; return the paths that were (or, with ``check``, would be) changed."""
+    sources = sorted(Path(solutions_dir).glob("[0-9][0-9]_*.ipynb"))
+    if not sources:
+        raise ValueError(f"no solution notebooks (NN_topic.ipynb) found in {solutions_dir}.")
+    changed = []
+    for source in sources:
+        target = Path(exercises_dir) / source.name
+        text = render(make_exercise(nbformat.read(source, as_version=4), source.name))
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            changed.append(target)
+            if not check:
+                write_atomically(target, text)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m course_lib.exercises [--check]``."""
+    parser = argparse.ArgumentParser(description="Generate exercises/ from solutions/ (the source of truth).")
+    parser.add_argument("--check", action="store_true", help="only report exercises that are out of date")
+    args = parser.parse_args(argv)
+    changed = generate_all(check=args.check)
+    for path in changed:
+        print(f"{'out of date' if args.check else 'wrote'}: {path.relative_to(REPO_ROOT)}")
+    if not changed:
+        print("exercises/ is up to date with solutions/.")
+    return 1 if (args.check and changed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Shared pytest set-up: report how long each notebook took (nbval runs one test item per cell)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+_notebook_seconds: dict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add up the run time of every cell of each notebook."""
+    path = report.nodeid.split("::", 1)[0]
+    if path.endswith(".ipynb"):
+        _notebook_seconds[path] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print one line per executed notebook with its total time."""
+    if not _notebook_seconds:
+        return
+    terminalreporter.section("notebook execution times")
+    for path, seconds in sorted(_notebook_seconds.items()):
+        terminalreporter.write_line(f"{path:50s} {seconds:7.1f} s")
+    terminalreporter.write_line(f"{'total':50s} {sum(_notebook_seconds.values()):7.1f} s")

@@ -1,0 +1,145 @@
+"""Build the book (warnings are errors) and look at the built pages in a real headless Chromium.
+
+The build executes every chapter (in fast mode under `make test`), so this is also the check
+that the published book can be built from a clean checkout, offline.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from course_lib.config import REPO_ROOT
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _toc_files() -> list[str]:
+    """Every document listed in _toc.yml, root first."""
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """Build the whole book once per session with -W -n --keep-going; return the HTML folder."""
+    out = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    command = [str(jupyter_book), "build", str(REPO_ROOT), "--path-output", str(out)]
+    command += ["--warningiserror", "--nitpick", "--keep-going"]
+    result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+    log = result.stdout + result.stderr
+    (out / "build.log").write_text(log)
+    assert result.returncode == 0, f"book build failed (log in {out / 'build.log'}):\n{log[-6000:]}"
+    html = out / "_build" / "html"
+    report = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "book" / "exec_times.py"), str(html / "book" / "execution.html")],
+        capture_output=True,
+        text=True,
+    )
+    print(report.stdout)
+    return html
+
+
+def test_every_toc_page_is_built(built_book):
+    missing = [name for name in _toc_files() if not (built_book / f"{name}.html").exists()]
+    assert not missing, f"pages missing from the build: {missing}"
+
+
+def test_every_notebook_executed_without_error(built_book):
+    table = (built_book / "book" / "execution.html").read_text()
+    notebooks = [name for name in _toc_files() if (REPO_ROOT / f"{name}.ipynb").exists()]
+    assert notebooks, "no notebook in the table of contents"
+    for name in notebooks:
+        assert name in table, f"{name} is missing from the execution report"
+    assert "❌" not in table, "a notebook failed to execute"
+
+
+@pytest.fixture(scope="session")
+def served_book(built_book):
+    """Serve the built site on a loopback port, like a static web host would."""
+    handler = functools.partial(_QuietHandler, directory=str(built_book))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def browser():
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail(
+            "Debian's chromium is needed for the browser tests: "
+            "`make test` installs it (apt-get install chromium)."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def _open(browser, url: str, screenshot: Path):
+    """Open a page, wait until it is quiet, save a screenshot; return (page, failed requests)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.goto(url, wait_until="networkidle")
+    page.screenshot(path=str(screenshot), full_page=False)
+    return page, failed
+
+
+@pytest.mark.parametrize("name", _toc_files())
+def test_page_loads_everything_from_the_site_itself(browser, served_book, built_book, name):
+    page, failed = _open(browser, f"{served_book}/{name}.html", built_book / f"{name.replace('/', '_')}.png")
+    try:
+        assert not failed, f"{name}: requests failed (offline site must serve everything): {failed}"
+        broken = page.eval_on_selector_all(
+            "img", "imgs => imgs.filter(i => i.naturalWidth === 0).map(i => i.src)"
+        )
+        assert not broken, f"{name}: images that did not load: {[src[:80] for src in broken]}"
+        assert page.locator("mjx-container").count() >= 0  # MathJax loaded without errors if requested
+    finally:
+        page.close()
+
+
+def test_tour_shows_figure_audio_and_a_working_slider(browser, served_book, built_book):
+    page, failed = _open(browser, f"{served_book}/book/tour.html", built_book / "tour.png")
+    try:
+        page.wait_for_selector(".widget-slider", timeout=20_000)
+        assert page.locator(".widget-slider").count() == 1
+        assert page.locator("audio").count() >= 10  # one player, a 3x3 grid, and the slider's output
+        sizes = page.eval_on_selector_all("article img", "imgs => imgs.map(i => i.naturalWidth)")
+        assert len(sizes) >= 2 and min(sizes) > 100, f"figures missing or empty: {sizes}"
+        assert page.locator("mjx-container").count() > 0, "MathJax did not typeset the equations"
+        page.locator(".widget-slider").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(built_book / "tour_slider.png"))
+        assert not failed, failed
+    finally:
+        page.close()

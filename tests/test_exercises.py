@@ -1,0 +1,135 @@
+"""The exercise generator, and the committed exercises/ it must reproduce exactly."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from course_lib import exercises
+from course_lib.config import REPO_ROOT
+
+SOLUTIONS = sorted((REPO_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _solution_notebook() -> nbformat.NotebookNode:
+    code = new_code_cell(
+        "def f(x):\n    ### BEGIN SOLUTION: return twice x\n    y = 2 * x\n    return y\n"
+        "    ### END SOLUTION\n"
+        "\n### BEGIN SOLUTION: set the answer\nanswer = 42\n### END SOLUTION",
+        execution_count=3,
+        outputs=[new_output("stream", name="stdout", text="secret output")],
+    )
+    answer = new_markdown_cell("Why?\n<!-- BEGIN SOLUTION -->\nBecause.\n<!-- END SOLUTION -->\nNext.")
+    return new_notebook(cells=[new_markdown_cell("# Title"), code, answer])
+
+
+def test_code_blocks_become_numbered_stubs_at_their_indentation():
+    exercise = exercises.make_exercise(_solution_notebook(), "07_demo.ipynb")
+    code = exercise.cells[2]
+    assert code.source.splitlines() == [
+        "def f(x):",
+        '    raise NotImplementedError("Exercise 7.1: return twice x")',
+        "",
+        'raise NotImplementedError("Exercise 7.2: set the answer")',
+    ]
+    assert code.outputs == [] and code.execution_count is None
+
+
+def test_markdown_answers_become_prompts_and_a_note_follows_the_title():
+    exercise = exercises.make_exercise(_solution_notebook(), "07_demo.ipynb")
+    assert exercise.cells[0].source == "# Title"
+    assert "generated from `solutions/07_demo.ipynb`" in exercise.cells[1].source
+    assert exercise.cells[3].source == f"Why?\n{exercises.ANSWER_PROMPT}\nNext."
+
+
+def test_the_solution_notebook_is_left_unchanged():
+    solution = _solution_notebook()
+    before = nbformat.writes(solution)
+    exercises.make_exercise(solution, "07_demo.ipynb")
+    assert nbformat.writes(solution) == before
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("### BEGIN SOLUTION: a\nx = 1", "never closed"),
+        ("x = 1\n### END SOLUTION", "without a matching BEGIN"),
+        ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "after a colon"),
+        ("### BEGIN SOLUTION: a\n### BEGIN SOLUTION: b\n### END SOLUTION", "inside an open"),
+        ("x = 1", "no '### BEGIN SOLUTION"),
+    ],
+)
+def test_malformed_markers_are_reported(source, message):
+    with pytest.raises(ValueError, match=message):
+        exercises.make_exercise(new_notebook(cells=[new_code_cell(source)]), "01_x.ipynb")
+
+
+def test_unclosed_markdown_answer_is_reported():
+    notebook = new_notebook(cells=[new_markdown_cell("<!-- BEGIN SOLUTION -->\nsecret")])
+    with pytest.raises(ValueError, match="never closed"):
+        exercises.make_exercise(notebook, "01_x.ipynb")
+
+
+def test_file_names_must_carry_a_chapter_number():
+    with pytest.raises(ValueError, match="NN_topic"):
+        exercises.chapter_number("vae.ipynb")
+
+
+def test_committed_exercises_match_a_fresh_generation(tmp_path):
+    generated = tmp_path / "exercises"
+    exercises.generate_all(exercises_dir=generated)
+    committed = sorted(p.name for p in (REPO_ROOT / "exercises").glob("*.ipynb"))
+    assert committed == sorted(p.name for p in generated.glob("*.ipynb")), "exercises/ and solutions/ differ"
+    stale = [
+        name
+        for name in committed
+        if (generated / name).read_text() != (REPO_ROOT / "exercises" / name).read_text()
+    ]
+    assert not stale, f"exercises out of date (run `make exercises`): {stale}"
+
+
+def _solution_lines(notebook: nbformat.NotebookNode) -> tuple[set[str], set[str]]:
+    """Distinctive lines inside solution blocks, and every line outside them."""
+    inside, outside = set(), set()
+    for cell in notebook.cells:
+        in_block = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if "BEGIN SOLUTION" in stripped:
+                in_block = True
+            elif "END SOLUTION" in stripped:
+                in_block = False
+            elif in_block:
+                inside.add(stripped)
+            else:
+                outside.add(stripped)
+    return {line for line in inside - outside if len(line) >= 12}, outside
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_no_solution_code_is_left_in_an_exercise(solution):
+    secret, _ = _solution_lines(nbformat.read(solution, as_version=4))
+    exercise = nbformat.read(REPO_ROOT / "exercises" / solution.name, as_version=4)
+    text = "\n".join(cell.source for cell in exercise.cells)
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    leaked = sorted(line for line in secret if line in text)
+    assert not leaked, f"solution lines found in exercises/{solution.name}: {leaked[:3]}"
+    assert all(not cell.get("outputs") for cell in exercise.cells), "exercises must carry no outputs"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_each_exercise_runs_until_its_first_stub(solution):
+    """Everything before the first stub works; the first failure is the stub's NotImplementedError."""
+    exercise = nbformat.read(REPO_ROOT / "exercises" / solution.name, as_version=4)
+    client = NotebookClient(
+        exercise, timeout=600, resources={"metadata": {"path": str(REPO_ROOT / "exercises")}}
+    )
+    with pytest.raises(CellExecutionError) as failure:
+        client.execute()
+    assert failure.value.ename == "NotImplementedError", (
+        f"first failure was {failure.value.ename}: {failure.value}"
+    )
+    assert f"Exercise {exercises.chapter_number(solution)}.1:" in failure.value.evalue

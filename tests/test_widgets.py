@@ -1,0 +1,59 @@
+"""Unit tests of the latent explorers (course_lib.widgets)."""
+
+import numpy as np
+import pytest
+
+from course_lib import widgets
+
+
+def _frames(dims=2, steps=3):
+    return np.arange(dims * steps * 4 * 5, dtype=float).reshape(dims, steps, 4, 5)
+
+
+def test_static_explorer_embeds_every_frame_and_sound():
+    audio = np.sin(np.linspace(0, 100, 2 * 3 * 800)).reshape(2, 3, 800)
+    markup = widgets.static_explorer(_frames(), [-1, 0, 1], ["z0", "z1"], audio=audio, sr=8000).data
+    assert markup.count("data:image/png;base64,") == 6 + 1  # the data table plus the initial image
+    assert markup.count("data:audio/wav;base64,") == 6 + 1
+    assert '<input id="' in markup and 'type="range"' in markup and "<select" in markup
+
+
+def test_static_explorer_is_deterministic():
+    first = widgets.static_explorer(_frames(), [-1, 0, 1], ["a", "b"]).data
+    assert first == widgets.static_explorer(_frames(), [-1, 0, 1], ["a", "b"]).data
+
+
+@pytest.mark.parametrize(
+    ("frames", "values", "labels", "kwargs"),
+    [
+        (np.zeros((2, 3, 4)), [0, 1, 2], ["a", "b"], {}),
+        (_frames(), [0, 1], ["a", "b"], {}),
+        (_frames(), [0, 1, 2], ["a"], {}),
+        (_frames(), [0, 1, 2], ["a", "b"], {"audio": np.zeros((2, 3, 10))}),
+    ],
+)
+def test_static_explorer_rejects_bad_shapes(frames, values, labels, kwargs):
+    with pytest.raises(ValueError):
+        widgets.static_explorer(frames, values, labels, **kwargs)
+
+
+def test_latent_sliders_decode_the_slider_values():
+    seen = []
+
+    def decode(z):
+        seen.append(z.copy())
+        return np.outer(np.arange(4), z[:1] + 1)
+
+    box = widgets.latent_sliders(decode, 3, initial=np.array([0.5, 0.0, -1.0]))
+    sliders = box.children[0].children
+    assert len(sliders) == 3
+    np.testing.assert_allclose(seen[-1], [0.5, 0.0, -1.0])
+    sliders[1].value = 2.0
+    np.testing.assert_allclose(seen[-1], [0.5, 2.0, -1.0])
+
+
+def test_latent_sliders_reject_bad_arguments():
+    with pytest.raises(ValueError, match="z_dim"):
+        widgets.latent_sliders(lambda z: z, 0)
+    with pytest.raises(ValueError, match="sample rate"):
+        widgets.latent_sliders(lambda z: z, 2, to_audio=lambda s: s)

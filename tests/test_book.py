@@ -40,7 +40,7 @@ def _toc_files() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory) -> Path:
+def built_book(tmp_path_factory, request) -> Path:
     """Build the whole book once per session with -W -n --keep-going; return the HTML folder."""
     out = tmp_path_factory.mktemp("book")
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
@@ -56,7 +56,9 @@ def built_book(tmp_path_factory) -> Path:
         capture_output=True,
         text=True,
     )
-    print(report.stdout)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    for line in ["", "book build (fast mode):", *report.stdout.splitlines()]:
+        reporter.write_line(line)
     return html
 
 

@@ -1,4 +1,7 @@
-"""Shared pytest set-up: report how long each notebook took (nbval runs one test item per cell)."""
+"""Shared pytest set-up (repository root, so it also sees nbval's notebook items).
+
+Reports how long each notebook took: nbval runs one test item per cell, and we add them up.
+"""
 
 from __future__ import annotations
 

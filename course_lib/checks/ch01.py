@@ -1,0 +1,187 @@
+"""Self-checks of chapter 1 (solutions/01_toy_dataset.ipynb): procedural functions of the toy dataset.
+
+Taught in chapters/01_toy_dataset.ipynb::
+
+    from course_lib.checks import ch01
+    ch01.check_oscillator_bank(oscillator_bank)   # (freqs, amps, n_samples, sr, phases) -> [n_samples]
+    ch01.check_envelope(envelope)                 # (t, attack_ms, t60, release_ms, duration) -> [len(t)]
+    ch01.check_mix_at_hnr(mix_at_hnr)             # (harmonic, noise, hnr_db) -> [n]
+    ch01.check_index_mapping(index_to_classes, classes_to_index)   # dSprites order, last factor fastest
+    ch01.check_new_factor(render, values, descriptor)              # your own factor: monotone, audible
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.stats
+
+from course_lib import synth
+from course_lib.checks import SelfCheckFailed, compare
+from course_lib.factors import Factor, FactorSpace
+
+SR = 16000
+
+
+def _bank_inputs(rng: np.random.Generator) -> tuple:
+    """Random partials, some above Nyquist; constant or per-sample (vibrato) frequencies."""
+    n, k = int(rng.integers(200, 800)), int(rng.integers(1, 12))
+    freqs = rng.uniform(50.0, 9000.0, size=k)
+    if rng.random() < 0.5:
+        wobble = 1 + 0.02 * np.sin(2 * np.pi * rng.uniform(2, 8) * np.arange(n) / SR)
+        freqs = freqs[:, None] * wobble[None, :]
+    return freqs, rng.uniform(0.0, 1.0, size=k), n, SR, rng.uniform(-np.pi, np.pi, size=k)
+
+
+def check_oscillator_bank(oscillator_bank: Callable) -> None:
+    """Compare ``oscillator_bank(freqs, amps, n_samples, sr, phases)`` with the course's reference."""
+    compare(
+        oscillator_bank,
+        synth.oscillator_bank,
+        _bank_inputs,
+        name="oscillator_bank",
+        hint=(
+            "freqs is [K] or [K, n_samples]; accumulate each partial's phase from its instantaneous "
+            "frequency, "
+            "phase[n] = phases[k] + 2*pi*sum_{m<n} f_k[m]/sr (so phase[0] = phases[k]: np.cumsum shifted by "
+            "one sample), add amps[k]*sin(phase), and give zero amplitude wherever f_k >= sr/2."
+        ),
+        atol=1e-6,
+    )
+
+
+def reference_envelope(
+    t: np.ndarray, attack_ms: float, t60: float, release_ms: float, duration: float
+) -> np.ndarray:
+    """One note's envelope (the course's :func:`course_lib.synth.note_envelope` for a single note)."""
+    params = synth.check_params({"attack": attack_ms, "t60": t60, "release": release_ms}, duration=duration)
+    return synth.note_envelope(np.asarray(t, dtype=np.float64), params, duration)[0]
+
+
+def _envelope_inputs(rng: np.random.Generator) -> tuple:
+    duration = float(rng.uniform(0.3, 1.5))
+    t = np.linspace(-0.05, duration + 0.05, 801)
+    t60 = float(rng.choice([np.inf, rng.uniform(0.1, 3.0)]))
+    return t, float(rng.uniform(1.0, 300.0)), t60, float(rng.uniform(5.0, 100.0)), duration
+
+
+def check_envelope(envelope: Callable) -> None:
+    """Compare ``envelope(t, attack_ms, t60, release_ms, duration)`` with the course's note envelope."""
+    compare(
+        envelope,
+        reference_envelope,
+        _envelope_inputs,
+        name="envelope",
+        hint=(
+            "product of three clipped pieces, zero outside 0 <= t <= duration: "
+            "rise = clip(t / attack, 0, 1); "
+            "decay = exp(-max(t - attack, 0) * ln(1000) / t60) (t60 = inf gives 1); "
+            "fall = clip((duration - t) / release, 0, 1); times in seconds (attack_ms / 1000)."
+        ),
+        atol=1e-9,
+    )
+
+
+def _mix_inputs(rng: np.random.Generator) -> tuple:
+    n = int(rng.integers(100, 2000))
+    harmonic = np.sin(np.arange(n) * rng.uniform(0.01, 1.0)) * rng.uniform(0.1, 2.0)
+    return harmonic, rng.normal(size=n) * rng.uniform(0.01, 3.0), float(rng.uniform(-20.0, 40.0))
+
+
+def check_mix_at_hnr(mix_at_hnr: Callable) -> None:
+    """Compare ``mix_at_hnr(harmonic, noise, hnr_db)`` with :func:`course_lib.synth.mix_at_hnr`."""
+    compare(
+        mix_at_hnr,
+        synth.mix_at_hnr,
+        _mix_inputs,
+        name="mix_at_hnr",
+        hint=(
+            "scale the noise by c so that 10*log10(mean(harmonic**2) / mean((c*noise)**2)) == hnr_db, i.e. "
+            "c = sqrt(P_h / (P_n * 10**(hnr_db/10))), and return harmonic + c*noise."
+        ),
+        atol=1e-9,
+    )
+
+
+def _space(sizes: Sequence[int]) -> FactorSpace:
+    return FactorSpace(
+        [Factor(f"f{i}", tuple(range(s)), "class", "test", "frame") for i, s in enumerate(sizes)]
+    )
+
+
+def _mapping_inputs(rng: np.random.Generator) -> tuple:
+    sizes = tuple(int(s) for s in rng.integers(1, 7, size=int(rng.integers(1, 6))))
+    return rng.integers(0, int(np.prod(sizes)), size=int(rng.integers(1, 50))), sizes
+
+
+def check_index_mapping(index_to_classes: Callable, classes_to_index: Callable) -> None:
+    """Check ``index_to_classes(index [n], sizes) -> [n, K]`` and its inverse ``classes_to_index``."""
+    hint = (
+        "row-major order, last factor fastest (like dSprites): bases[k] = prod(sizes[k+1:]), "
+        "index = sum_k classes[k] * bases[k]; going back, classes[k] = (index // bases[k]) % sizes[k]."
+    )
+    compare(
+        index_to_classes,
+        lambda idx, sizes: _space(sizes).index_to_classes(idx),
+        _mapping_inputs,
+        name="index_to_classes",
+        hint=hint,
+    )
+
+    def classes_inputs(rng: np.random.Generator) -> tuple:
+        idx, sizes = _mapping_inputs(rng)
+        return _space(sizes).index_to_classes(idx), sizes
+
+    compare(
+        classes_to_index,
+        lambda classes, sizes: _space(sizes).classes_to_index(classes),
+        classes_inputs,
+        name="classes_to_index",
+        hint=hint,
+    )
+
+
+def check_new_factor(
+    render: Callable[[np.ndarray], np.ndarray],
+    values: Sequence[float],
+    descriptor: Callable[[np.ndarray], np.ndarray],
+    min_rho: float = 0.9,
+    max_level_change_db: float = 1.0,
+) -> None:
+    """Check a factor of your own: ``render(values [n]) -> audio [n, samples]`` at 16 kHz.
+
+    Passes when the clips are finite and distinct, ``descriptor(audio) -> [n]`` (a measurement
+    you chose, e.g. a spectral centroid) changes monotonically with the value (|Spearman rho| >=
+    ``min_rho``), and the RMS level stays within ``max_level_change_db`` (so the factor is not
+    just loudness in disguise).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) < 3:
+        raise SelfCheckFailed("new factor: give at least 3 values in a 1-D sequence.")
+    audio = np.asarray(render(values), dtype=np.float64)
+    if audio.ndim != 2 or audio.shape[0] != len(values):
+        raise SelfCheckFailed(f"new factor: render must return [n_values, samples], got shape {audio.shape}.")
+    if not np.all(np.isfinite(audio)):
+        raise SelfCheckFailed("new factor: the audio holds NaN or inf samples.")
+    if np.min(np.abs(np.diff(audio, axis=0)).max(axis=1)) == 0:
+        raise SelfCheckFailed(
+            "new factor: two successive values give identical audio; the factor does nothing."
+        )
+    measured = np.asarray(descriptor(audio), dtype=np.float64).reshape(-1)
+    rho = scipy.stats.spearmanr(values, measured).statistic
+    if not np.isfinite(rho) or abs(rho) < min_rho:
+        raise SelfCheckFailed(
+            f"new factor: the descriptor follows the values with Spearman rho = {rho:.2f} (need |rho| >= "
+            f"{min_rho}).\nHint: choose a descriptor that measures what your factor changes, "
+            "or a wider range."
+        )
+    level = 10 * np.log10(np.mean(audio**2, axis=1) + 1e-20)
+    if level.max() - level.min() > max_level_change_db:
+        raise SelfCheckFailed(
+            f"new factor: the RMS level changes by {level.max() - level.min():.1f} dB along the factor.\n"
+            "Hint: normalise each clip's RMS so that level stays its own factor."
+        )
+    print(
+        f"\N{WHITE HEAVY CHECK MARK} new factor: monotone descriptor (Spearman rho = {rho:.2f}), level kept."
+    )

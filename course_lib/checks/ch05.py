@@ -1,0 +1,192 @@
+"""Self-checks of chapter 5 (solutions/05_scan.ipynb): the KL between posteriors, the SCAN loss, operators.
+
+Taught in chapters/05_scan.ipynb::
+
+    from course_lib.checks import ch05
+    ch05.check_gaussian_kl_between(gaussian_kl_between)   # (mu_q, logvar_q, mu_p, logvar_p) -> [B, z]
+    ch05.check_scan_loss(scan_loss)                       # (model, y, mu_x, logvar_x, beta, lam) -> dict
+    ch05.check_symbol_operator(in_common, "IN_COMMON")    # (a: Symbol, b: Symbol) -> Symbol
+    ch05.check_product_of_experts(product_of_experts_and) # (mu1, logvar1, mu2, logvar2) -> (mu, logvar)
+
+The SCAN-loss check builds one small :class:`~course_lib.models.scan.SCAN` under a fixed seed and
+calls the student's function and the reference from the same torch seed, so both draw the same
+reparameterisation noise as long as the student draws it once with ``torch.randn_like(mu_y)``
+(what ``course_lib.models.vae.reparameterize`` does).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from course_lib.checks import SelfCheckFailed, compare
+from course_lib.concepts import OPERATORS, Attribute, Symbol, Vocabulary, apply_operator
+from course_lib.factors import Factor, FactorSpace
+from course_lib.models.scan import SCAN, gaussian_kl_between, product_of_experts_and, scan_loss
+
+KL_HINT = (
+    "per dimension, KL(N(mu_q, s_q^2) || N(mu_p, s_p^2)) = log(s_p / s_q) + (s_q^2 + (mu_q - mu_p)^2)"
+    " / (2 s_p^2) - 1/2; with log-variances: 0.5 * (logvar_p - logvar_q + (exp(logvar_q) +"
+    " (mu_q - mu_p)**2) / exp(logvar_p) - 1). Do not sum: return one value per dimension, shape [B, z]."
+)
+
+SCAN_HINT = (
+    "mu_y, logvar_y = model.encode(y); z = mu_y + exp(logvar_y / 2) * torch.randn_like(mu_y) (one draw);"
+    " recon = binary cross-entropy with logits of model.decode(z) against y, summed over words;"
+    " kl_prior = KL(q(z_y|y) || N(0, I)) and kl_ground = KL(q(z_x|x) || q(z_y|y)) (the sound posterior"
+    " first), each summed over latent dimensions; average every term over the batch and return"
+    " {'loss': recon + beta * kl_prior + lam * kl_ground, 'recon': ..., 'kl_prior': ..., 'kl_ground': ...}."
+)
+
+OPERATOR_HINTS = {
+    "AND": "keep every (attribute, word) of both symbols; two words of one attribute raise ValueError.",
+    "IN_COMMON": "keep only the (attribute, word) pairs that both symbols have.",
+    "IGNORE": "drop from a the words of b (b's words are all words of a in these checks).",
+    "WITH": "start from a, then let each (attribute, word) of b replace or add to a's.",
+}
+
+POE_HINT = (
+    "precisions 1/v add and the prior's (1) is removed once: cap each operand's precision exp(-logvar)"
+    " at a minimum of 1, then precision = p1 + p2 - 1, mu = (mu1 p1 + mu2 p2) / precision and"
+    " logvar = -log(precision)."
+)
+
+SCAN_SETTINGS: tuple[tuple[float, float], ...] = (
+    (1.0, 10.0),
+    (4.0, 1.0),
+    (0.5, 0.0),
+    (0.0, 3.0),
+    (1.0, 10.0),
+)
+"""(beta, lam) of each trial of :func:`check_scan_loss`."""
+
+N_WORDS, Z_DIM = 7, 4
+
+
+def kl_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    """Random (mu_q, logvar_q, mu_p, logvar_p), float64, shape [B, z]."""
+    shape = (int(rng.integers(1, 6)), int(rng.integers(1, 9)))
+    mus = [torch.from_numpy(rng.normal(0.0, 1.5, size=shape)) for _ in range(2)]
+    logvars = [torch.from_numpy(rng.uniform(-4.0, 2.0, size=shape)) for _ in range(2)]
+    return mus[0], logvars[0], mus[1], logvars[1]
+
+
+def check_gaussian_kl_between(student_fn: Callable[..., Any]) -> None:
+    """Compare ``student_fn(mu_q, logvar_q, mu_p, logvar_p)`` with the reference on random Gaussians."""
+    compare(student_fn, gaussian_kl_between, kl_inputs, name="gaussian_kl_between", hint=KL_HINT)
+
+
+LOSS_KEYS = ("kl_ground", "kl_prior", "loss", "recon")
+
+
+def _loss_terms(result: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The terms of a loss dict in :data:`LOSS_KEYS` order (a missing key fails the check)."""
+    missing = sorted(set(LOSS_KEYS) - set(result))
+    if missing:
+        raise SelfCheckFailed(f"scan_loss: the returned dict lacks the keys {missing}.\nHint: {SCAN_HINT}")
+    return tuple(result[key] for key in LOSS_KEYS)
+
+
+def check_scan_loss(student_loss: Callable[..., Any], *, reference: Callable[..., Any] | None = None) -> None:
+    """Compare ``student_loss(model, y, mu_x, logvar_x, beta, lam)`` with :func:`scan_loss`.
+
+    One trial per (beta, lam) in :data:`SCAN_SETTINGS` on a small float64 SCAN (7 words, 4 latents)
+    with random k-hot y and random sound posteriors. The student may return the reference's dict or
+    the scalar loss alone (then only the loss is compared).
+    """
+    reference = reference or scan_loss
+    torch.manual_seed(0)
+    model = SCAN(N_WORDS, Z_DIM, hidden=16).double()
+    settings = itertools.cycle(SCAN_SETTINGS)
+
+    def inputs(rng: np.random.Generator) -> tuple[Any, ...]:
+        batch = int(rng.integers(2, 9))
+        y = torch.from_numpy((rng.random((batch, N_WORDS)) < 0.4).astype(np.float64))
+        mu_x = torch.from_numpy(rng.normal(0.0, 1.0, size=(batch, Z_DIM)))
+        logvar_x = torch.from_numpy(rng.uniform(-3.0, 0.5, size=(batch, Z_DIM)))
+        return (y, mu_x, logvar_x, *next(settings))
+
+    def seeded(loss: Callable[..., Any]) -> Callable[..., Any]:
+        def call(y: torch.Tensor, mu_x: torch.Tensor, logvar_x: torch.Tensor, beta: float, lam: float):
+            torch.manual_seed(1234)
+            with torch.no_grad():
+                return loss(model, y, mu_x, logvar_x, beta, lam)
+
+        return call
+
+    student, ref = seeded(student_loss), seeded(reference)
+    try:
+        probe = student(*inputs(np.random.default_rng(0)))
+    except NotImplementedError:
+        raise
+    except Exception as error:  # a crash is a failed check with its cause attached
+        raise SelfCheckFailed(f"scan_loss: your function raised {error!r}.\nHint: {SCAN_HINT}") from error
+    settings = itertools.cycle(SCAN_SETTINGS)
+    if isinstance(probe, Mapping):
+        student_terms, want = (lambda *a: _loss_terms(student(*a))), (lambda *a: _loss_terms(ref(*a)))
+    else:
+        student_terms, want = student, (lambda *a: ref(*a)["loss"])
+    compare(student_terms, want, inputs, name="scan_loss", hint=SCAN_HINT, trials=len(SCAN_SETTINGS))
+
+
+def small_vocabulary() -> Vocabulary:
+    """A three-attribute vocabulary on a toy factor space (used by :func:`check_symbol_operator`)."""
+    space = FactorSpace(
+        [
+            Factor("f0", (110.0, 220.0, 440.0), "Hz", "pitch", "period"),
+            Factor("tilt", (-12.0, -6.0), "dB/oct", "brightness", "frame"),
+            Factor("hnr", (0.0, 20.0), "dB", "breathiness", "frame"),
+        ]
+    )
+    return Vocabulary(
+        space,
+        [
+            Attribute("register", "f0", ("low", "mid", "high"), ((0,), (1,), (2,))),
+            Attribute("brightness", "tilt", ("dark", "bright"), ((0,), (1,))),
+            Attribute("noisiness", "hnr", ("noisy", "tonal"), ((0,), (1,))),
+        ],
+    )
+
+
+def check_symbol_operator(student_op: Callable[[Symbol, Symbol], Any], op: str) -> None:
+    """Compare ``student_op(a, b)`` with ``concepts.apply_operator(op, a, b)`` on random valid symbol pairs.
+
+    The student's result may be a :class:`Symbol` or a dict attribute -> word.
+    """
+    if op not in OPERATORS:
+        raise ValueError(f"op must be one of {list(OPERATORS)}, got {op!r}.")
+    symbols = small_vocabulary().all_symbols()
+
+    def inputs(rng: np.random.Generator) -> tuple[Symbol, Symbol]:
+        while True:
+            a, b = (symbols[i] for i in rng.integers(len(symbols), size=2))
+            if op == "IGNORE":
+                b = Symbol([pair for pair in a.items() if rng.random() < 0.5])
+            try:
+                apply_operator(op, a, b)
+            except ValueError:
+                continue
+            return a, b
+
+    def student(a: Symbol, b: Symbol) -> Symbol:
+        result = student_op(a, b)
+        return Symbol(result) if isinstance(result, Mapping) else result
+
+    compare(
+        student,
+        lambda a, b: apply_operator(op, a, b),
+        inputs,
+        name=f"{op} on symbols",
+        hint=OPERATOR_HINTS[op],
+        trials=20,
+    )
+
+
+def check_product_of_experts(student_fn: Callable[..., Any]) -> None:
+    """Compare ``student_fn(mu1, logvar1, mu2, logvar2)`` with :func:`product_of_experts_and`."""
+
+    compare(student_fn, product_of_experts_and, kl_inputs, name="product_of_experts_and", hint=POE_HINT)

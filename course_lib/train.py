@@ -1,0 +1,302 @@
+"""One training loop for every chapter: seeded, with a progress bar, a per-epoch history and checkpoints.
+
+Taught in chapters/02_vae_mnist.ipynb; chapters 3-5 call :func:`train` with their own ``loss_fn``.
+
+* ``loss_fn(model, batch, epoch) -> (loss, logs)``: ``batch`` is what the loader yields (a tensor or
+  an ``(x, y, ...)`` tuple, moved to the device; :func:`course_lib.losses.batch_x` takes x), ``loss``
+  a scalar tensor to minimise, ``logs`` a dict of floats (or lists of floats such as ``kl_per_dim``).
+  When ``capacity_schedule`` is given, ``loss_fn`` is also passed ``capacity=capacity_schedule(step)``
+  (step = optimiser steps taken so far, Burgess et al.'s annealed capacity).
+* :class:`History`: one record per epoch, the batch-size-weighted means of the logs, ``val_``-prefixed
+  validation logs, ``samples_seen`` and ``time_s``; ``.to_frame()`` gives a pandas DataFrame.
+* Checkpoints: ``train(..., checkpoint=path)`` loads the file if it was written by the same settings
+  (model, epochs, seed, optimiser, data size), otherwise trains and saves it atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from course_lib.config import seed_everything
+from course_lib.losses import LossFn, batch_x, make_vae_loss
+
+OptimizerSpec = torch.optim.Optimizer | Callable[[Any], torch.optim.Optimizer] | None
+
+
+class TensorLoader:
+    """A fast in-memory batch iterator over tensors (no per-item indexing, unlike ``DataLoader``).
+
+    ``TensorLoader(images, labels, batch_size=100, shuffle=True, transform=torch.bernoulli)`` yields
+    ``(x, y)`` tuples (a bare tensor when given one tensor); ``transform`` is applied to x on every
+    batch (dynamic binarisation draws fresh pixels each time). Shuffling uses torch's global RNG, so
+    :func:`train`'s seed fixes the order. Taught in chapters/02_vae_mnist.ipynb.
+    """
+
+    def __init__(
+        self,
+        *tensors: Tensor,
+        batch_size: int = 100,
+        shuffle: bool = True,
+        transform: Callable[[Tensor], Tensor] | None = None,
+        drop_last: bool = False,
+    ) -> None:
+        if not tensors:
+            raise ValueError("TensorLoader needs at least one tensor.")
+        n = len(tensors[0])
+        if any(len(t) != n for t in tensors) or n == 0:
+            raise ValueError(f"tensors must be non-empty and share their first size, got {[len(t) for t in tensors]}.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
+        self.transform, self.drop_last = transform, drop_last
+
+    def __len__(self) -> int:
+        n = len(self.tensors[0])
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[Tensor | tuple[Tensor, ...]]:
+        n = len(self.tensors[0])
+        order = torch.randperm(n) if self.shuffle else torch.arange(n)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            batch = [t[idx] for t in self.tensors]
+            if self.transform is not None:
+                batch[0] = self.transform(batch[0])
+            yield batch[0] if len(batch) == 1 else tuple(batch)
+
+
+class History:
+    """Per-epoch training records (dicts of floats; ``kl_per_dim`` entries are lists).
+
+    ``history.to_frame()`` is a DataFrame with one row per epoch (per-dimension KLs spread over
+    columns ``kl_dim_0``...); ``history.kl_per_dim()`` is an array [epochs, z_dim].
+    Taught in chapters/02_vae_mnist.ipynb.
+    """
+
+    def __init__(self, records: Sequence[dict[str, Any]] = ()) -> None:
+        self.records: list[dict[str, Any]] = [dict(r) for r in records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.records[index]
+
+    def __repr__(self) -> str:
+        last = self.records[-1] if self.records else {}
+        shown = {k: round(v, 3) for k, v in last.items() if isinstance(v, float)}
+        return f"History({len(self)} epochs; last: {shown})"
+
+    def to_frame(self):
+        """A pandas DataFrame, one row per epoch, list-valued logs spread over ``<name>_dim_<j>`` columns."""
+        import pandas as pd
+
+        rows = []
+        for record in self.records:
+            row = {}
+            for key, value in record.items():
+                if isinstance(value, (list, tuple)):
+                    stem = key.removesuffix("_per_dim")
+                    row.update({f"{stem}_dim_{j}": v for j, v in enumerate(value)})
+                else:
+                    row[key] = value
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def kl_per_dim(self, prefix: str = "") -> np.ndarray:
+        """KL per latent dimension, [epochs, z_dim]; ``prefix="val_"`` for the validation set."""
+        key = f"{prefix}kl_per_dim"
+        if not self.records or key not in self.records[0]:
+            raise ValueError(f"no {key!r} in the history; loss_fn must log it.")
+        return np.array([r[key] for r in self.records], dtype=np.float64)
+
+
+def _mean_logs(totals: dict[str, Any], n: int) -> dict[str, Any]:
+    return {k: (np.asarray(v) / n).tolist() if isinstance(v, np.ndarray) else v / n for k, v in totals.items()}
+
+
+def _accumulate(totals: dict[str, Any], logs: dict[str, Any], weight: int) -> None:
+    for key, value in logs.items():
+        value = np.asarray(value, dtype=np.float64) if isinstance(value, (list, tuple, np.ndarray)) else float(value)
+        totals[key] = totals.get(key, 0.0) + weight * value
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    return batch.to(device) if isinstance(batch, Tensor) else batch
+
+
+def default_device() -> torch.device:
+    """A GPU when one is present, else the CPU (the course's default; every chapter runs on a CPU)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Any,
+    loss_fn: LossFn | None = None,
+    epoch: int = 0,
+    device: Any = None,
+    **loss_kwargs: Any,
+) -> dict[str, Any]:
+    """Batch-size-weighted means of ``loss_fn``'s logs over ``loader``, in eval mode, without gradients.
+
+    ``loss_kwargs`` go to ``loss_fn`` (e.g. ``capacity=``). Taught in chapters/02_vae_mnist.ipynb.
+    """
+    loss_fn = loss_fn or make_vae_loss()
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    totals: dict[str, Any] = {}
+    n = 0
+    for batch in loader:
+        batch = _to_device(batch, device)
+        _, logs = loss_fn(model, batch, epoch, **loss_kwargs)
+        size = len(batch_x(batch))
+        _accumulate(totals, logs, size)
+        n += size
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("the loader yielded no batch.")
+    return _mean_logs(totals, n)
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike, **meta: Any) -> Path:
+    """Save ``model.state_dict()`` and ``meta`` (plain Python values) atomically; return the path.
+
+    Writes a temporary file in the same folder, then renames it over ``path``: a crash never leaves
+    a half-written checkpoint. Taught in chapters/02_vae_mnist.ipynb.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"state_dict": state, "meta": meta}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> dict[str, Any]:
+    """Load a :func:`save_checkpoint` file into ``model`` (``weights_only=True``); return its meta."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}.")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        raise ValueError(f"{path} is not a course checkpoint (no 'state_dict').")
+    model.load_state_dict(payload["state_dict"])
+    return payload.get("meta", {})
+
+
+def _make_optimizer(optimizer: OptimizerSpec, model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    if optimizer is None:
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if callable(optimizer):
+        return optimizer(model.parameters())
+    raise ValueError(f"optimizer must be None, an Optimizer or a callable(params), got {optimizer!r}.")
+
+
+def _fingerprint(model: nn.Module, opt: torch.optim.Optimizer, epochs: int, seed: int, loader: Any) -> dict:
+    group = opt.param_groups[0]
+    return {
+        "model": repr(model),
+        "optimizer": type(opt).__name__,
+        "lr": float(group["lr"]),
+        "epochs": int(epochs),
+        "seed": int(seed),
+        "batches_per_epoch": len(loader) if hasattr(loader, "__len__") else None,
+    }
+
+
+def train(
+    model: nn.Module,
+    loader: Any,
+    *,
+    epochs: int,
+    loss_fn: LossFn | None = None,
+    optimizer: OptimizerSpec = None,
+    lr: float = 1e-3,
+    val_loader: Any = None,
+    seed: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    device: Any = None,
+    progress: bool = True,
+    capacity_schedule: Callable[[int], float] | None = None,
+) -> History:
+    """Train ``model`` for ``epochs`` passes over ``loader`` and return its :class:`History`.
+
+    ``loss_fn`` defaults to the negative ELBO (:func:`course_lib.losses.make_vae_loss`);
+    ``optimizer`` is None (Adam at ``lr``), an optimiser, or a callable ``params -> optimiser``.
+    ``checkpoint``: load it when it matches these settings, else train and save it there.
+    ``device``: None picks a GPU when present, else the CPU. Taught in chapters/02_vae_mnist.ipynb.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}.")
+    loss_fn = loss_fn or make_vae_loss()
+    device = torch.device(device) if device is not None else default_device()
+    seed_everything(seed)
+    model.to(device)
+    opt = _make_optimizer(optimizer, model, lr)
+    fingerprint = _fingerprint(model, opt, epochs, seed, loader)
+    if checkpoint is not None and Path(checkpoint).is_file():
+        try:
+            meta = load_checkpoint(model, checkpoint)
+        except (RuntimeError, ValueError) as error:  # another architecture: retrain
+            meta = {"fingerprint": None, "error": str(error)}
+        if meta.get("fingerprint") == fingerprint:
+            model.to(device).eval()
+            return History(meta.get("history", []))
+        warnings.warn(f"{checkpoint} was written with other settings; training again.", stacklevel=2)
+        seed_everything(seed)
+        model.to(device)
+    history, step, seen = History(), 0, 0
+    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        start, totals, n = time.perf_counter(), {}, 0
+        for batch in loader:
+            batch = _to_device(batch, device)
+            extra = {"capacity": capacity_schedule(step)} if capacity_schedule is not None else {}
+            loss, logs = loss_fn(model, batch, epoch, **extra)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch}, step {step}.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            size = len(batch_x(batch))
+            _accumulate(totals, logs, size)
+            n, step, seen = n + size, step + 1, seen + size
+        if n == 0:
+            raise ValueError("the training loader yielded no batch.")
+        record = {"epoch": epoch, **_mean_logs(totals, n), "samples_seen": seen, "steps": step}
+        record["time_s"] = time.perf_counter() - start
+        if val_loader is not None:
+            val = evaluate(model, val_loader, loss_fn, epoch, device, **extra)
+            record.update({f"val_{k}": v for k, v in val.items()})
+        history.records.append(record)
+        bar.set_postfix({k: f"{record[k]:.2f}" for k in ("elbo", "val_elbo", "loss") if k in record})
+    model.eval()
+    if checkpoint is not None:
+        save_checkpoint(model, checkpoint, fingerprint=fingerprint, history=history.records)
+    return history

@@ -1,0 +1,138 @@
+"""Unit tests of the training loop (course_lib.train): learning, determinism, history, checkpoints."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from course_lib.losses import make_vae_loss
+from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
+from course_lib.train import History, TensorLoader, evaluate, load_checkpoint, save_checkpoint, train
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _data(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two binary prototypes with 5% flipped pixels: easy to learn."""
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (n,), generator=gen)
+    protos = torch.bernoulli(torch.full((2, 24), 0.5), generator=gen)
+    flips = torch.bernoulli(torch.full((n, 24), 0.05), generator=gen)
+    return (protos[labels] + flips) % 2, labels
+
+
+def _model(seed: int = 0) -> VAE:
+    torch.manual_seed(seed)
+    return VAE(MLPEncoder(24, (16,), 2), MLPDecoder(2, (16,), 24), "bernoulli")
+
+
+def test_tensor_loader_batches_and_transform():
+    x, y = _data(10)
+    loader = TensorLoader(x, y, batch_size=4, shuffle=False)
+    batches = list(loader)
+    assert len(loader) == 3 and [len(b[0]) for b in batches] == [4, 4, 2]
+    torch.testing.assert_close(batches[0][0], x[:4])
+    assert len(TensorLoader(x, batch_size=4, drop_last=True)) == 2
+    only_x = next(iter(TensorLoader(x, batch_size=3, transform=lambda t: t * 0)))
+    assert isinstance(only_x, torch.Tensor) and only_x.sum() == 0
+    with pytest.raises(ValueError, match="first size"):
+        TensorLoader(x, y[:3])
+    with pytest.raises(ValueError, match="batch_size"):
+        TensorLoader(x, batch_size=0)
+
+
+def test_training_improves_the_elbo_and_records_history():
+    x, y = _data()
+    hist = train(
+        _model(), TensorLoader(x, y, batch_size=32), epochs=8, lr=1e-2,
+        val_loader=TensorLoader(x, batch_size=128, shuffle=False), progress=False,
+    )  # fmt: skip
+    assert isinstance(hist, History) and len(hist) == 8
+    assert hist[-1]["elbo"] > hist[0]["elbo"] + 3
+    assert hist[-1]["samples_seen"] == 8 * 256 and hist[-1]["steps"] == 8 * 8
+    assert hist.kl_per_dim().shape == (8, 2) and hist.kl_per_dim("val_").shape == (8, 2)
+    frame = hist.to_frame()
+    assert {"epoch", "elbo", "recon", "kl", "kl_dim_0", "kl_dim_1", "val_elbo", "val_kl_dim_1"} <= set(frame.columns)
+    assert frame["kl"].to_numpy() == pytest.approx(frame[["kl_dim_0", "kl_dim_1"]].sum(axis=1).to_numpy(), rel=1e-5)
+    assert "History(8 epochs" in repr(hist)
+
+
+def test_same_seed_same_history_other_seed_differs():
+    x, _ = _data(128)
+    runs = [train(_model(), TensorLoader(x, batch_size=32), epochs=2, seed=s, progress=False) for s in (3, 3, 4)]
+    assert runs[0][-1]["elbo"] == runs[1][-1]["elbo"]
+    assert runs[0][-1]["elbo"] != runs[2][-1]["elbo"]
+
+
+def test_checkpoint_is_loaded_when_settings_match_and_retrained_otherwise(tmp_path):
+    x, _ = _data(128)
+    path = tmp_path / "vae.pt"
+    model = _model()
+    first = train(model, TensorLoader(x, batch_size=32), epochs=2, checkpoint=path, progress=False)
+    assert path.is_file() and [p.name for p in tmp_path.iterdir()] == ["vae.pt"]  # no temp file left
+    payload = torch.load(path, weights_only=True)  # plain tensors and Python values only
+    assert payload["meta"]["history"][-1]["elbo"] == first[-1]["elbo"]
+
+    fresh = _model(seed=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # loading must not warn
+        again = train(fresh, TensorLoader(x, batch_size=32), epochs=2, checkpoint=path, progress=False)
+    assert again.records == first.records
+    for a, b in zip(model.state_dict().values(), fresh.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+
+    with pytest.warns(UserWarning, match="other settings"):
+        longer = train(_model(), TensorLoader(x, batch_size=32), epochs=3, checkpoint=path, progress=False)
+    assert len(longer) == 3 and len(torch.load(path, weights_only=True)["meta"]["history"]) == 3
+
+
+def test_save_and_load_checkpoint_round_trip(tmp_path):
+    model = _model()
+    save_checkpoint(model, tmp_path / "sub" / "m.pt", note="hello", z=2)
+    other = _model(seed=5)
+    meta = load_checkpoint(other, tmp_path / "sub" / "m.pt")
+    assert meta == {"note": "hello", "z": 2}
+    torch.testing.assert_close(other.encoder.mu.weight, model.encoder.mu.weight)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(model, tmp_path / "missing.pt")
+
+
+def test_custom_optimizer_capacity_schedule_and_evaluate():
+    x, y = _data(64)
+    seen = []
+
+    def schedule(step: int) -> float:
+        seen.append(step)
+        return 0.1 * step
+
+    hist = train(
+        _model(), TensorLoader(x, y, batch_size=32), epochs=2, loss_fn=make_vae_loss(gamma=10.0),
+        optimizer=lambda params: torch.optim.SGD(params, lr=0.01), capacity_schedule=schedule,
+        val_loader=TensorLoader(x, batch_size=64), progress=False,
+    )  # fmt: skip
+    assert seen == [0, 1, 2, 3]
+    assert hist[-1]["capacity"] == pytest.approx((0.2 + 0.3) / 2) and hist[-1]["val_capacity"] == pytest.approx(0.3)
+    logs = evaluate(_model(), TensorLoader(x, y, batch_size=20))
+    assert set(logs) >= {"elbo", "recon", "kl", "kl_per_dim"} and len(logs["kl_per_dim"]) == 2
+
+
+def test_bad_settings_and_diverging_loss_raise():
+    x, _ = _data(32)
+    with pytest.raises(ValueError, match="epochs"):
+        train(_model(), TensorLoader(x), epochs=-1)
+    with pytest.raises(ValueError, match="optimizer"):
+        train(_model(), TensorLoader(x), epochs=1, optimizer="adam", progress=False)
+
+    def nan_loss(model, batch, epoch):
+        return model(batch).params.sum() * float("nan"), {}
+
+    with pytest.raises(FloatingPointError, match="nan"):
+        train(_model(), TensorLoader(x), epochs=1, loss_fn=nan_loss, progress=False)

@@ -37,7 +37,9 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     KL of the whole code. Taught in chapters/02_vae_mnist.ipynb.
     """
     if mu.shape != logvar.shape:
-        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}.")
+        raise ValueError(
+            f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}."
+        )
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 

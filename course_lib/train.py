@@ -56,7 +56,9 @@ class TensorLoader:
             raise ValueError("TensorLoader needs at least one tensor.")
         n = len(tensors[0])
         if any(len(t) != n for t in tensors) or n == 0:
-            raise ValueError(f"tensors must be non-empty and share their first size, got {[len(t) for t in tensors]}.")
+            raise ValueError(
+                f"tensors must be non-empty and share their first size, got {[len(t) for t in tensors]}."
+            )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
@@ -124,12 +126,18 @@ class History:
 
 
 def _mean_logs(totals: dict[str, Any], n: int) -> dict[str, Any]:
-    return {k: (np.asarray(v) / n).tolist() if isinstance(v, np.ndarray) else v / n for k, v in totals.items()}
+    return {
+        k: (np.asarray(v) / n).tolist() if isinstance(v, np.ndarray) else v / n for k, v in totals.items()
+    }
 
 
 def _accumulate(totals: dict[str, Any], logs: dict[str, Any], weight: int) -> None:
     for key, value in logs.items():
-        value = np.asarray(value, dtype=np.float64) if isinstance(value, (list, tuple, np.ndarray)) else float(value)
+        value = (
+            np.asarray(value, dtype=np.float64)
+            if isinstance(value, (list, tuple, np.ndarray))
+            else float(value)
+        )
         totals[key] = totals.get(key, 0.0) + weight * value
 
 

@@ -1,4 +1,4 @@
-"""Unit tests of course_lib.factors: factor declarations and the dSprites index <-> classes <-> values maps."""
+"""Unit tests of course_lib.factors: factor declarations and the index <-> classes <-> values maps."""
 
 import itertools
 

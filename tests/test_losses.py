@@ -24,7 +24,7 @@ SIGMA = 0.5  # observation noise of the linear-Gaussian model below
 
 
 class ExactPosterior(nn.Module):
-    """Encoder of the model z ~ N(0, 1), x | z ~ N(z, SIGMA^2): q(z|x) is the true posterior (times ``slack``)."""
+    """Encoder of z ~ N(0, 1), x | z ~ N(z, SIGMA^2): q(z|x) is the true posterior (times ``slack``)."""
 
     z_dim = 1
 
@@ -79,9 +79,13 @@ def test_gaussian_kl_rejects_mismatched_shapes():
 def test_log_likelihood_known_values():
     x = torch.tensor([[0.0, 1.0, 1.0, 0.0]])
     # logits 0: every pixel has probability 1/2
-    torch.testing.assert_close(log_likelihood(x, torch.zeros_like(x), "bernoulli"), torch.tensor([-4 * math.log(2)]))
+    torch.testing.assert_close(
+        log_likelihood(x, torch.zeros_like(x), "bernoulli"), torch.tensor([-4 * math.log(2)])
+    )
     # a perfect Gaussian mean with unit scale: -D/2 log(2 pi)
-    torch.testing.assert_close(log_likelihood(x, x, "gaussian", 1.0), torch.tensor([-2 * math.log(2 * math.pi)]))
+    torch.testing.assert_close(
+        log_likelihood(x, x, "gaussian", 1.0), torch.tensor([-2 * math.log(2 * math.pi)])
+    )
     mean = torch.tensor([[0.5, 0.0, 2.0, -1.0]])
     want = torch.distributions.Normal(mean, 0.3).log_prob(x).sum(1)
     torch.testing.assert_close(log_likelihood(x, mean, "gaussian", 0.3), want)

@@ -11,7 +11,7 @@ SR = synth.SR
 
 
 def _peak_frequency(x: np.ndarray, guess: float, sr: int = SR) -> float:
-    """Frequency of the strongest peak within 10 % of ``guess`` (zero-padded FFT + parabolic interpolation)."""
+    """Frequency of the strongest peak within 10 % of ``guess`` (zero-padded FFT, parabolic fit)."""
     n = len(x)
     spectrum = np.abs(np.fft.rfft(x * np.hanning(n), n=16 * n))
     freqs = np.fft.rfftfreq(16 * n, 1 / sr)

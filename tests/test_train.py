@@ -60,14 +60,20 @@ def test_training_improves_the_elbo_and_records_history():
     assert hist[-1]["samples_seen"] == 8 * 256 and hist[-1]["steps"] == 8 * 8
     assert hist.kl_per_dim().shape == (8, 2) and hist.kl_per_dim("val_").shape == (8, 2)
     frame = hist.to_frame()
-    assert {"epoch", "elbo", "recon", "kl", "kl_dim_0", "kl_dim_1", "val_elbo", "val_kl_dim_1"} <= set(frame.columns)
-    assert frame["kl"].to_numpy() == pytest.approx(frame[["kl_dim_0", "kl_dim_1"]].sum(axis=1).to_numpy(), rel=1e-5)
+    assert {"epoch", "elbo", "recon", "kl", "kl_dim_0", "kl_dim_1", "val_elbo", "val_kl_dim_1"} <= set(
+        frame.columns
+    )
+    assert frame["kl"].to_numpy() == pytest.approx(
+        frame[["kl_dim_0", "kl_dim_1"]].sum(axis=1).to_numpy(), rel=1e-5
+    )
     assert "History(8 epochs" in repr(hist)
 
 
 def test_same_seed_same_history_other_seed_differs():
     x, _ = _data(128)
-    runs = [train(_model(), TensorLoader(x, batch_size=32), epochs=2, seed=s, progress=False) for s in (3, 3, 4)]
+    runs = [
+        train(_model(), TensorLoader(x, batch_size=32), epochs=2, seed=s, progress=False) for s in (3, 3, 4)
+    ]
     assert runs[0][-1]["elbo"] == runs[1][-1]["elbo"]
     assert runs[0][-1]["elbo"] != runs[2][-1]["elbo"]
 
@@ -119,7 +125,9 @@ def test_custom_optimizer_capacity_schedule_and_evaluate():
         val_loader=TensorLoader(x, batch_size=64), progress=False,
     )  # fmt: skip
     assert seen == [0, 1, 2, 3]
-    assert hist[-1]["capacity"] == pytest.approx((0.2 + 0.3) / 2) and hist[-1]["val_capacity"] == pytest.approx(0.3)
+    assert hist[-1]["capacity"] == pytest.approx((0.2 + 0.3) / 2) and hist[-1][
+        "val_capacity"
+    ] == pytest.approx(0.3)
     logs = evaluate(_model(), TensorLoader(x, y, batch_size=20))
     assert set(logs) >= {"elbo", "recon", "kl", "kl_per_dim"} and len(logs["kl_per_dim"]) == 2
 

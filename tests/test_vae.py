@@ -13,7 +13,9 @@ from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder, VAEOutput, repara
 
 def _vae(likelihood: str = "bernoulli", **kwargs) -> VAE:
     torch.manual_seed(0)
-    return VAE(MLPEncoder((4, 5), (16, 8), 3, "relu"), MLPDecoder(3, (8, 16), (4, 5), "relu"), likelihood, **kwargs)
+    return VAE(
+        MLPEncoder((4, 5), (16, 8), 3, "relu"), MLPDecoder(3, (8, 16), (4, 5), "relu"), likelihood, **kwargs
+    )
 
 
 def test_encoder_and_decoder_shapes():

@@ -1,0 +1,84 @@
+"""What a trained VAE's latents do: posterior means, active units, KL per dimension, factor correlations.
+
+Taught in chapters/02_vae_mnist.ipynb (active vs collapsed latents; which latent follows which factor).
+
+* :func:`encode_means` runs the encoder over a dataset in batches and returns E_q[z|x] and the
+  per-dimension KL(q(z|x) || N(0, I)), both as NumPy arrays.
+* :func:`activity` is Burda et al.'s statistic A_u = Cov_x(E_{q(u|x)}[u]) for each latent u: the
+  variance, over the data, of the posterior mean. A collapsed unit ignores x (its posterior is the
+  prior whatever x is), so its mean hardly moves and A_u is tiny; Burda et al. call a unit *active*
+  when A_u > 10^-2 (:func:`active_units`).
+* :func:`factor_correlations` is the [latents x factors] Spearman rank correlation between posterior
+  means and known factor values (a rank correlation, since a latent may encode a factor
+  monotonically but not linearly).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from torch import nn
+
+from course_lib.losses import gaussian_kl
+
+ACTIVE_THRESHOLD = 1e-2
+"""Burda et al.'s (2015) threshold on A_u = Cov_x(E_q[u]) above which a latent unit counts as active."""
+
+
+@torch.no_grad()
+def encode_means(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means ``[N, z]`` and KL per latent dimension ``[N, z]`` of ``model.encode`` over ``x``.
+
+    ``model`` is any module with ``encode(x) -> (mu, logvar)`` (a :class:`course_lib.models.vae.VAE`).
+    """
+    if len(x) == 0:
+        raise ValueError("x is empty: nothing to encode.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    means, kls = [], []
+    for start in range(0, len(x), batch_size):
+        mu, logvar = model.encode(x[start : start + batch_size].to(device))
+        means.append(mu.cpu())
+        kls.append(gaussian_kl(mu, logvar).cpu())
+    model.train(was_training)
+    return torch.cat(means).numpy().astype(np.float64), torch.cat(kls).numpy().astype(np.float64)
+
+
+def activity(means: np.ndarray) -> np.ndarray:
+    """Burda et al.'s activity A_u = Cov_x(E_q[u]): the variance over x of each posterior mean, ``[z]``."""
+    means = np.asarray(means, dtype=np.float64)
+    if means.ndim != 2 or len(means) < 2:
+        raise ValueError(f"means must be [N >= 2, z], got shape {means.shape}.")
+    return means.var(axis=0, ddof=1)
+
+
+def active_units(means: np.ndarray, threshold: float = ACTIVE_THRESHOLD) -> np.ndarray:
+    """Boolean mask ``[z]``: which latents have activity above ``threshold`` (default 10^-2, Burda et al.)."""
+    if not threshold > 0:
+        raise ValueError(f"threshold must be positive, got {threshold!r}.")
+    return activity(means) > threshold
+
+
+def factor_correlations(means: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation ``[z, K]`` between each latent's posterior mean and each factor.
+
+    A constant column (a dead latent, or a factor that does not vary) gives 0 rather than NaN.
+    """
+    means, factors = np.asarray(means, dtype=np.float64), np.asarray(factors, dtype=np.float64)
+    if means.ndim != 2 or factors.ndim != 2 or len(means) != len(factors) or len(means) < 3:
+        raise ValueError(
+            f"means [N, z] and factors [N, K] need the same N >= 3, got {means.shape} and {factors.shape}."
+        )
+    n_z = means.shape[1]
+    rho = np.zeros((n_z, factors.shape[1]))
+    live_z = np.ptp(means, axis=0) > 0
+    live_f = np.ptp(factors, axis=0) > 0
+    if live_z.any() and live_f.any():
+        full = spearmanr(np.hstack([means[:, live_z], factors[:, live_f]])).statistic
+        full = np.atleast_2d(full)
+        rho[np.ix_(live_z, live_f)] = full[: live_z.sum(), live_z.sum() :]
+    return rho

@@ -1,0 +1,379 @@
+"""Grounding symbols in sounds: train SCAN on a frozen beta-VAE and score it both ways.
+
+Taught in chapters/05_scan.ipynb (the model is :mod:`course_lib.models.scan`, the symbols
+:mod:`course_lib.concepts`, the pairs :mod:`course_lib.symbolic_data`). The pieces, in the order the
+chapter uses them:
+
+* :func:`sound_model` / :func:`fit_sound_model` / :func:`encode_all`: the frozen beta-VAE and the
+  posteriors q(z_x|x) of every sound of the grid;
+* :func:`fit_scan` (the symbol VAE with :func:`~course_lib.models.scan.scan_loss`) and
+  :func:`fit_recombination` (the learned operators);
+* :class:`FactorClassifier`: predicts every factor's class from a log-mel; trained on **real**
+  sounds, it scores generated ones;
+* scores: :func:`sound_to_symbol` (per-attribute argmax of p(word|z)), :func:`attribute_accuracy`,
+  :func:`symbol_scores` (accuracy on the specified attributes, diversity on the others),
+  :func:`majority_chance`;
+* supervised baselines: :func:`fit_probe` (logistic regression per attribute) and
+  :func:`fit_symbol_regression` (ridge regression from k-hot symbols to latent means).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from course_lib.concepts import Symbol, Vocabulary, operator_id, sample_pairs
+from course_lib.losses import make_vae_loss
+from course_lib.models.scan import SCAN, Recombination, recombination_loss, scan_loss
+from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
+from course_lib.symbolic_data import grid_rows
+from course_lib.train import History, TensorLoader, train
+
+
+# ------------------------------------------------------------------------------ the sound model
+def sound_model(
+    in_shape: Sequence[int] = (64, 32), z_dim: int = 10, hidden: Sequence[int] = (512, 128)
+) -> VAE:
+    """The chapter's beta-VAE: ReLU MLP encoder and mirrored decoder, Gaussian likelihood (scale 0.1)."""
+    encoder = MLPEncoder(tuple(in_shape), tuple(hidden), z_dim, activation="relu")
+    decoder = MLPDecoder(z_dim, tuple(hidden)[::-1], tuple(in_shape), activation="relu")
+    return VAE(encoder, decoder, likelihood="gaussian", scale=0.1)
+
+
+def fit_sound_model(
+    model: VAE,
+    features: Tensor,
+    *,
+    beta: float,
+    epochs: int,
+    seed: int = 0,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    checkpoint: Any = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` on log-mels ``features`` [N, mels, frames] with the beta-VAE loss (load if cached)."""
+    loader = TensorLoader(features, batch_size=batch_size, shuffle=True)
+    return train(
+        model,
+        loader,
+        epochs=epochs,
+        loss_fn=make_vae_loss(beta=beta),
+        lr=lr,
+        seed=seed,
+        checkpoint=checkpoint,
+        device="cpu",
+        progress=progress,
+    )
+
+
+@torch.no_grad()
+def encode_all(model: VAE, features: Tensor, batch_size: int = 4096) -> tuple[Tensor, Tensor]:
+    """Posterior ``(mu, logvar)`` [N, z] of every row of ``features`` under the frozen ``model``."""
+    model.eval()
+    parts = [model.encode(features[i : i + batch_size]) for i in range(0, len(features), batch_size)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+@torch.no_grad()
+def decode_samples(model: VAE, mu: Tensor, logvar: Tensor, n_samples: int, seed: int = 0) -> Tensor:
+    """Log-mels decoded from ``n_samples`` draws of N(mu, exp(logvar)) per row, ``[S, B, mels, frames]``.
+
+    Means of the Gaussian decoder, clipped to the feature range [0, 1].
+    """
+    generator = torch.Generator().manual_seed(seed)
+    eps = torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    out = model.decode(z.reshape(-1, mu.shape[-1])).clamp(0.0, 1.0)
+    return out.reshape(n_samples, mu.shape[0], *out.shape[1:])
+
+
+# ------------------------------------------------------------------------------ SCAN and operators
+def _scan_loss_fn(beta: float, lam: float):
+    def loss_fn(model: SCAN, batch: tuple[Tensor, ...], epoch: int):
+        y, mu_x, logvar_x = batch
+        terms = scan_loss(model, y, mu_x, logvar_x, beta=beta, lam=lam)
+        return terms["loss"], {k: float(v) for k, v in terms.items()}
+
+    return loss_fn
+
+
+def fit_scan(
+    khot: np.ndarray | Tensor,
+    mu_x: Tensor,
+    logvar_x: Tensor,
+    *,
+    epochs: int,
+    beta: float = 1.0,
+    lam: float = 10.0,
+    hidden: int = 128,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    checkpoint: Any = None,
+    progress: bool = True,
+) -> tuple[SCAN, History]:
+    """Train a :class:`SCAN` on pairs: k-hot symbols ``khot`` [n, V] and their sounds' posteriors [n, z].
+
+    Taught in chapters/05_scan.ipynb.
+    """
+    y = torch.as_tensor(np.asarray(khot, dtype=np.float32))
+    if len(y) != len(mu_x) or mu_x.shape != logvar_x.shape:
+        raise ValueError(
+            f"khot {tuple(y.shape)}, mu_x {tuple(mu_x.shape)} and logvar_x {tuple(logvar_x.shape)} must "
+            "describe the same pairs."
+        )
+    torch.manual_seed(seed)
+    model = SCAN(y.shape[1], mu_x.shape[1], hidden=hidden)
+    loader = TensorLoader(y, mu_x.float(), logvar_x.float(), batch_size=batch_size)
+    history = train(
+        model,
+        loader,
+        epochs=epochs,
+        loss_fn=_scan_loss_fn(beta, lam),
+        lr=lr,
+        seed=seed,
+        checkpoint=checkpoint,
+        device="cpu",
+        progress=progress,
+    )
+    return model, history
+
+
+@torch.no_grad()
+def encode_symbols(scan: SCAN, vocabulary: Vocabulary, symbols: Sequence[Symbol]) -> tuple[Tensor, Tensor]:
+    """q(z_y|y) of each symbol: ``(mu, logvar)`` [len(symbols), z]."""
+    scan.eval()
+    return scan.encode(torch.from_numpy(vocabulary.encode(list(symbols))))
+
+
+def _recombination_loss_fn(model: Recombination, batch: tuple[Tensor, ...], epoch: int):
+    mu1, lv1, mu2, lv2, ops, mu_x, lv_x = batch
+    loss = recombination_loss(model, mu1, lv1, mu2, lv2, ops, mu_x, lv_x)
+    return loss, {"loss": float(loss)}
+
+
+def fit_recombination(
+    scan: SCAN,
+    vocabulary: Vocabulary,
+    triples: Sequence[tuple[Symbol, str, Symbol, Symbol]],
+    mu_all: Tensor,
+    logvar_all: Tensor,
+    rng: np.random.Generator,
+    *,
+    n: int,
+    epochs: int,
+    hidden: int = 32,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[Recombination, History]:
+    """Train a :class:`Recombination` on ``n`` draws of ``triples`` (a, op, b, a op b).
+
+    Each draw pairs a triple with a random sound of its result (a row of the full grid whose
+    posteriors are ``mu_all``/``logvar_all``); the operands go through the frozen SCAN encoder.
+    Taught in chapters/05_scan.ipynb.
+    """
+    if not triples:
+        raise ValueError("give at least one (a, op, b, result) triple.")
+    space = vocabulary.factor_space
+    pick = rng.integers(len(triples), size=int(n))
+    classes = np.empty((int(n), space.n_factors), dtype=np.int64)
+    for position in np.unique(pick):
+        rows = np.flatnonzero(pick == position)
+        classes[rows] = sample_pairs(triples[position][3], vocabulary, rng, len(rows))[0]
+    target = grid_rows(space, classes, len(mu_all))
+    mu1, lv1 = encode_symbols(scan, vocabulary, [triples[i][0] for i in pick])
+    mu2, lv2 = encode_symbols(scan, vocabulary, [triples[i][2] for i in pick])
+    ops = torch.tensor([operator_id(triples[i][1]) for i in pick], dtype=torch.long)
+    torch.manual_seed(seed)
+    model = Recombination(hidden=hidden)
+    loader = TensorLoader(mu1, lv1, mu2, lv2, ops, mu_all[target], logvar_all[target], batch_size=batch_size)
+    history = train(
+        model,
+        loader,
+        epochs=epochs,
+        loss_fn=_recombination_loss_fn,
+        lr=lr,
+        seed=seed,
+        device="cpu",
+        progress=progress,
+    )
+    return model, history
+
+
+# ------------------------------------------------------------------------------ factor classifier
+class FactorClassifier(nn.Module):
+    """p(class of each factor | log-mel): a ReLU MLP with one softmax head per factor.
+
+    Taught in chapters/05_scan.ipynb: trained on real sounds, it scores the sounds SCAN generates.
+    """
+
+    def __init__(self, in_shape: Sequence[int], sizes: Sequence[int], hidden: int = 256) -> None:
+        super().__init__()
+        self.sizes = tuple(int(s) for s in sizes)
+        n_in = int(np.prod(in_shape))
+        self.body = nn.Sequential(
+            nn.Flatten(), nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
+        )
+        self.head = nn.Linear(hidden, sum(self.sizes))
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """One logit tensor [B, size_k] per factor."""
+        return list(self.head(self.body(x)).split(self.sizes, dim=-1))
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, batch_size: int = 4096) -> np.ndarray:
+        """Most likely class of every factor, int64 [N, K]."""
+        self.eval()
+        out = []
+        for i in range(0, len(x), batch_size):
+            out.append(torch.stack([h.argmax(-1) for h in self(x[i : i + batch_size])], dim=-1))
+        return torch.cat(out).numpy().astype(np.int64)
+
+
+def _classifier_loss(model: FactorClassifier, batch: tuple[Tensor, Tensor], epoch: int):
+    x, classes = batch
+    logits = model(x)
+    loss = sum(F.cross_entropy(h, classes[:, k]) for k, h in enumerate(logits))
+    acc = float(
+        np.mean([(h.argmax(-1) == classes[:, k]).float().mean().item() for k, h in enumerate(logits)])
+    )
+    return loss, {"loss": float(loss), "accuracy": acc}
+
+
+def fit_factor_classifier(
+    features: Tensor,
+    classes: Tensor,
+    sizes: Sequence[int],
+    *,
+    epochs: int,
+    seed: int = 0,
+    batch_size: int = 256,
+    checkpoint: Any = None,
+    progress: bool = True,
+) -> FactorClassifier:
+    """Train a :class:`FactorClassifier` on real log-mels and their factor classes (load if cached)."""
+    torch.manual_seed(seed)
+    model = FactorClassifier(features.shape[1:], sizes)
+    loader = TensorLoader(features, torch.as_tensor(classes), batch_size=batch_size)
+    train(
+        model,
+        loader,
+        epochs=epochs,
+        loss_fn=_classifier_loss,
+        seed=seed,
+        checkpoint=checkpoint,
+        device="cpu",
+        progress=progress,
+    )
+    return model.eval()
+
+
+# ------------------------------------------------------------------------------ scores
+@torch.no_grad()
+def sound_to_symbol(scan: SCAN, vocabulary: Vocabulary, mu_x: Tensor) -> np.ndarray:
+    """Sound -> symbol: for each attribute, the word of highest p(word | z = mu_x); int64 [N, A]."""
+    scan.eval()
+    probs = scan.word_probs(mu_x.float()).numpy()
+    return np.stack([probs[:, vocabulary.groups[a.name]].argmax(1) for a in vocabulary.attributes], axis=1)
+
+
+def attribute_accuracy(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Per-attribute accuracy [A] of word positions ``predicted`` against ``truth`` (both [N, A])."""
+    predicted, truth = np.asarray(predicted), np.asarray(truth)
+    if predicted.shape != truth.shape or predicted.ndim != 2:
+        raise ValueError(f"predicted and truth must both be [N, A], got {predicted.shape} and {truth.shape}.")
+    return (predicted == truth).mean(axis=0)
+
+
+def majority_chance(vocabulary: Vocabulary) -> np.ndarray:
+    """Accuracy [A] of always guessing each attribute's most frequent word on the uniform factor grid."""
+    return np.array(
+        [max(len(g) for g in a.classes) / sum(len(g) for g in a.classes) for a in vocabulary.attributes]
+    )
+
+
+def symbol_scores(vocabulary: Vocabulary, symbol: Symbol, predicted_classes: np.ndarray) -> dict[str, float]:
+    """How well sounds generated from ``symbol`` (their predicted factor classes [S, K]) match it.
+
+    ``accuracy``: share of (sound, specified attribute) whose predicted word is the symbol's (NaN for
+    the empty symbol). ``diversity``: over the unspecified attributes, the mean normalised entropy of
+    the predicted words (1: as varied as a uniform draw; 0: always the same word; NaN if the symbol
+    specifies every attribute). Taught in chapters/05_scan.ipynb.
+    """
+    values = vocabulary.attribute_values(predicted_classes)  # [S, A]
+    wanted = symbol.as_dict()
+    hits, entropies = [], []
+    for j, attribute in enumerate(vocabulary.attributes):
+        if attribute.name in wanted:
+            hits.append(values[:, j] == attribute.words.index(wanted[attribute.name]))
+        else:
+            counts = np.bincount(values[:, j], minlength=len(attribute.words)) / len(values)
+            nz = counts[counts > 0]
+            entropies.append(float(-(nz * np.log(nz)).sum() / np.log(len(attribute.words))))
+    return {
+        "accuracy": float(np.mean(np.concatenate(hits))) if hits else float("nan"),
+        "diversity": float(np.mean(entropies)) if entropies else float("nan"),
+    }
+
+
+# ------------------------------------------------------------------------------ supervised baselines
+def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> list[Any]:
+    """Logistic regression per attribute on ``features`` [n, d]; ``labels`` [n, A] with -1 = unknown.
+
+    An attribute with fewer than two labelled words gets a constant predictor. The supervised
+    baseline of sound -> symbol. Taught in chapters/05_scan.ipynb.
+    """
+    from sklearn.dummy import DummyClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = np.asarray(features, dtype=np.float64), np.asarray(labels)
+    if labels.ndim != 2 or len(labels) != len(features):
+        raise ValueError(f"labels must be [n={len(features)}, A], got {labels.shape}.")
+    probes = []
+    for j in range(labels.shape[1]):
+        known = labels[:, j] >= 0
+        if len(np.unique(labels[known, j])) < 2:
+            target = labels[known, j] if known.any() else np.zeros(1, dtype=np.int64)
+            probes.append(DummyClassifier(strategy="most_frequent").fit(np.zeros((len(target), 1)), target))
+            continue
+        probes.append(
+            LogisticRegression(max_iter=500, C=1.0, random_state=seed).fit(features[known], labels[known, j])
+        )
+    return probes
+
+
+def probe_predict(probes: Sequence[Any], features: np.ndarray) -> np.ndarray:
+    """Word positions [N, A] predicted by :func:`fit_probe`'s models."""
+    features = np.asarray(features, dtype=np.float64)
+    return np.stack(
+        [p.predict(features if hasattr(p, "coef_") else np.zeros((len(features), 1))) for p in probes], axis=1
+    )
+
+
+def symbol_labels(vocabulary: Vocabulary, symbols: Sequence[Symbol], which: np.ndarray) -> np.ndarray:
+    """Word positions [n, A] that the symbols ``symbols[which]`` state, -1 where they say nothing."""
+    table = np.full((len(symbols), len(vocabulary.attributes)), -1, dtype=np.int64)
+    for i, symbol in enumerate(symbols):
+        words = symbol.as_dict()
+        for j, attribute in enumerate(vocabulary.attributes):
+            if attribute.name in words:
+                table[i, j] = attribute.words.index(words[attribute.name])
+    return table[np.asarray(which)]
+
+
+def fit_symbol_regression(khot: np.ndarray, mu_x: np.ndarray, alpha: float = 1.0) -> Any:
+    """Ridge regression from k-hot symbols to latent means: the supervised symbol -> sound baseline.
+
+    Deterministic (one code per symbol), so it has no diversity by construction.
+    """
+    from sklearn.linear_model import Ridge
+
+    return Ridge(alpha=alpha).fit(np.asarray(khot, dtype=np.float64), np.asarray(mu_x, dtype=np.float64))

@@ -20,9 +20,10 @@ al. used k = 5,000 on 10,000 test digits; ``k`` = 200 keeps the whole run within
 bound it gives is a little lower (looser) than the k = 5,000 one.
 
 One CSV row per (architecture, Nz, evaluation point): ``arch, nz, epoch, samples_seen, train_elbo,
-test_elbo, test_iwae, iwae_k, n_train, n_test, cpu_s``; ``test_iwae`` is filled on the last row of each
-model only. The file is written atomically after every model, so an interrupted run keeps its
-finished models.
+test_elbo, test_kl, active_units, test_iwae, iwae_k, n_train, n_test, cpu_s`` (``active_units``: latents
+whose activity Cov_x(E_q[z]) on the test digits exceeds 10^-2, Burda et al.'s criterion); ``test_iwae``
+is filled on the last row of each model only. The file is written atomically after every model,
+so an interrupted run keeps its finished models.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import torch
 from tqdm.auto import tqdm
 
 from course_lib.config import RESULTS_DIR, seed_everything
+from course_lib.latents import active_units, encode_means
 from course_lib.losses import elbo_terms, iwae_bound
 from course_lib.mnist import dynamic_binarize, load_mnist
 from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
@@ -55,6 +57,8 @@ COLUMNS = (
     "samples_seen",
     "train_elbo",
     "test_elbo",
+    "test_kl",
+    "active_units",
     "test_iwae",
     "iwae_k",
     "n_train",
@@ -145,6 +149,7 @@ def run_one(
             progress=False,
         )
         done = target
+        means, kl = encode_means(model, eval_test)
         rows.append(
             {
                 "arch": arch,
@@ -153,6 +158,8 @@ def run_one(
                 "samples_seen": done * len(train_x),
                 "train_elbo": mean_elbo(model, eval_train),
                 "test_elbo": mean_elbo(model, eval_test),
+                "test_kl": float(kl.sum(1).mean()),
+                "active_units": int(active_units(means).sum()),
                 "test_iwae": math.nan,
                 "iwae_k": k,
                 "n_train": len(train_x),

@@ -82,9 +82,19 @@ LOSS_SETTINGS: tuple[tuple[float, float | None, float | None], ...] = (
 
 
 def _comparable(result: Any) -> Any:
-    """A loss result ready for :func:`compare`: dicts become tuples in key order, tensors stay."""
+    """A loss result ready for :func:`compare`, compared with a tolerance at every level.
+
+    Dicts become tuples in key order (so ``(loss, logs)`` pairs compare their logs too), lists of
+    numbers and plain numbers become arrays, tensors stay.
+    """
     if isinstance(result, dict):
-        return tuple(result[key] for key in sorted(result))
+        return tuple(_comparable(result[key]) for key in sorted(result))
+    if isinstance(result, (tuple, list)):
+        if result and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in result):
+            return np.asarray(result, dtype=np.float64)
+        return tuple(_comparable(v) for v in result)
+    if isinstance(result, (int, float)) and not isinstance(result, bool):
+        return np.asarray(float(result))
     return result
 
 

@@ -20,6 +20,7 @@ chapter uses them:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,7 @@ def _scan_loss_fn(beta: float, lam: float):
     def loss_fn(model: SCAN, batch: tuple[Tensor, ...], epoch: int):
         y, mu_x, logvar_x = batch
         terms = scan_loss(model, y, mu_x, logvar_x, beta=beta, lam=lam)
-        return terms["loss"], {k: float(v) for k, v in terms.items()}
+        return terms["loss"], {k: float(v.detach()) for k, v in terms.items()}
 
     return loss_fn
 
@@ -155,7 +156,7 @@ def encode_symbols(scan: SCAN, vocabulary: Vocabulary, symbols: Sequence[Symbol]
 def _recombination_loss_fn(model: Recombination, batch: tuple[Tensor, ...], epoch: int):
     mu1, lv1, mu2, lv2, ops, mu_x, lv_x = batch
     loss = recombination_loss(model, mu1, lv1, mu2, lv2, ops, mu_x, lv_x)
-    return loss, {"loss": float(loss)}
+    return loss, {"loss": float(loss.detach())}
 
 
 def fit_recombination(
@@ -245,7 +246,7 @@ def _classifier_loss(model: FactorClassifier, batch: tuple[Tensor, Tensor], epoc
     acc = float(
         np.mean([(h.argmax(-1) == classes[:, k]).float().mean().item() for k, h in enumerate(logits)])
     )
-    return loss, {"loss": float(loss), "accuracy": acc}
+    return loss, {"loss": float(loss.detach()), "accuracy": acc}
 
 
 def fit_factor_classifier(
@@ -377,3 +378,213 @@ def fit_symbol_regression(khot: np.ndarray, mu_x: np.ndarray, alpha: float = 1.0
     from sklearn.linear_model import Ridge
 
     return Ridge(alpha=alpha).fit(np.asarray(khot, dtype=np.float64), np.asarray(mu_x, dtype=np.float64))
+
+
+# ------------------------------------------------------------------------------ the whole setup
+SETTINGS: dict[str, dict[str, Any]] = {
+    "fast": {"preset": "static", "z_dim": 10, "beta": 4.0, "vae_epochs": 15, "classifier_epochs": 20},
+    "full": {"preset": "default", "z_dim": 10, "beta": 4.0, "vae_epochs": 6, "classifier_epochs": 3},
+}
+"""The frozen sound model and the classifier of chapter 5 and of ``course_lib.experiments.scan_eval``."""
+
+
+@dataclass
+class Setup:
+    """Everything SCAN is trained and scored against (built once by :func:`prepare`).
+
+    ``mu``/``logvar`` [N, z]: q(z_x|x) of every sound of the grid; ``classes`` [N, K] their factors;
+    ``pca`` [N, 32]: principal components of the log-mels (the probe baseline's input);
+    ``test_rows``: the sounds scored for sound -> symbol; ``train_symbols``: symbols of 1-2 words;
+    ``seen_symbols``: a sample of them scored for symbol -> sound; ``novel_symbols``: 3-word symbols
+    (and the named concepts) never used in training.
+    """
+
+    vocabulary: Vocabulary
+    vae: VAE
+    vae_history: History
+    classifier: FactorClassifier
+    mu: Tensor
+    logvar: Tensor
+    classes: np.ndarray
+    pca: np.ndarray
+    test_rows: np.ndarray
+    train_symbols: list[Symbol]
+    seen_symbols: list[Symbol]
+    novel_symbols: list[Symbol]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare(
+    settings: dict[str, Any], *, seed: int = 0, n_test: int = 2000, n_novel: int = 24, progress: bool = True
+) -> Setup:
+    """Load the dataset, train (or load) the beta-VAE and the factor classifier, encode every sound.
+
+    Checkpoints go to ``config.data_dir()``, named after the settings. The classifier is trained on
+    the real log-mels **and** their reconstructions by the frozen beta-VAE (same labels), so that
+    the blur of the decoder alone does not count as a wrong attribute. Taught in chapters/05_scan.ipynb.
+    """
+    from sklearn.decomposition import PCA
+
+    from course_lib.config import data_dir
+    from course_lib.datasets import load_toy_dataset
+    from course_lib.symbolic_data import symbols_up_to
+
+    ds = load_toy_dataset(settings["preset"], verbose=progress)
+    x, classes = ds.tensors()
+    tag = f"{settings['preset']}_z{settings['z_dim']}_b{settings['beta']:g}_s{seed}"
+    torch.manual_seed(seed)
+    vae = sound_model(x.shape[1:], settings["z_dim"])
+    history = fit_sound_model(
+        vae,
+        x,
+        beta=settings["beta"],
+        epochs=settings["vae_epochs"],
+        seed=seed,
+        checkpoint=data_dir() / f"ch05_vae_{tag}.pt",
+        progress=progress,
+    )
+    vae.eval()
+    mu, logvar = encode_all(vae, x)
+    with torch.no_grad():
+        recon = torch.cat([vae.decode(mu[i : i + 4096]).clamp(0, 1) for i in range(0, len(mu), 4096)])
+    classifier = fit_factor_classifier(
+        torch.cat([x, recon]),
+        torch.cat([classes, classes]),
+        ds.factor_space.sizes,
+        epochs=settings["classifier_epochs"],
+        seed=seed,
+        checkpoint=data_dir() / f"ch05_classifier_{tag}.pt",
+        progress=progress,
+    )
+    rng = np.random.default_rng(seed)
+    flat = x.reshape(len(x), -1).numpy()
+    pca = PCA(32, random_state=seed).fit(flat[rng.choice(len(flat), min(5000, len(flat)), replace=False)])
+    vocabulary = build_vocabulary_for(ds.factor_space)
+    train_symbols = symbols_up_to(vocabulary, 2)
+    one_word = [s for s in train_symbols if len(s) == 1]
+    two_words = [train_symbols[i] for i in rng.permutation(len(train_symbols)) if len(train_symbols[i]) == 2]
+    three = [s for s in vocabulary.all_symbols(3) if len(s) == 3]
+    novel = list(vocabulary.concepts.values())
+    novel += [three[i] for i in rng.choice(len(three), n_novel, replace=False) if three[i] not in novel]
+    return Setup(
+        vocabulary=vocabulary,
+        vae=vae,
+        vae_history=history,
+        classifier=classifier,
+        mu=mu,
+        logvar=logvar,
+        classes=classes.numpy(),
+        pca=pca.transform(flat).astype(np.float32),
+        test_rows=rng.choice(len(x), min(n_test, len(x)), replace=False),
+        train_symbols=train_symbols,
+        seen_symbols=one_word + two_words[:12],
+        novel_symbols=novel,
+        settings=dict(settings),
+    )
+
+
+def build_vocabulary_for(factor_space: Any) -> Vocabulary:
+    """The chapter's vocabulary: :func:`course_lib.concepts.build_vocabulary` with its defaults."""
+    from course_lib.concepts import build_vocabulary
+
+    return build_vocabulary(factor_space)
+
+
+def generation_scores(
+    setup: Setup, symbols: Sequence[Symbol], mu: Tensor, logvar: Tensor, n_samples: int, seed: int = 0
+) -> tuple[float, float]:
+    """Mean accuracy and diversity (:func:`symbol_scores`) of sounds decoded from N(mu, exp(logvar)).
+
+    One row of ``mu``/``logvar`` per symbol; ``n_samples`` decoded sounds each, classified by
+    ``setup.classifier``.
+    """
+    generated = decode_samples(setup.vae, mu.float(), logvar.float(), n_samples, seed=seed)  # [S, B, ...]
+    accuracy, diversity = [], []
+    for j, symbol in enumerate(symbols):
+        scores = symbol_scores(setup.vocabulary, symbol, setup.classifier.predict(generated[:, j]))
+        accuracy.append(scores["accuracy"])
+        diversity.append(scores["diversity"])
+    return float(np.nanmean(accuracy)), float(np.nanmean(diversity))
+
+
+def few_label_trial(
+    setup: Setup,
+    labels_per_symbol: int | None,
+    *,
+    seed: int = 0,
+    n_pairs: int = 20000,
+    epochs: int = 10,
+    n_samples: int = 32,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Train SCAN with ``labels_per_symbol`` labelled sounds per training symbol and score everything.
+
+    Returns tidy rows ``{labels_per_symbol, seed, task, method, value}`` for the tasks
+    sound->symbol accuracy, symbol->sound accuracy and diversity (seen symbols), and novel-concept
+    accuracy and diversity; the methods are SCAN, the supervised baselines and chance (see the
+    chapter). ``labels_per_symbol=None``: a fresh sound for every pair (unlimited labels).
+    Taught in chapters/05_scan.ipynb; the curve is ``python -m course_lib.experiments.scan_eval``.
+    """
+    from course_lib.symbolic_data import make_pairs
+
+    rng = np.random.default_rng(seed)
+    vocabulary = setup.vocabulary
+    pairs = make_pairs(setup.train_symbols, vocabulary, n_pairs, rng, labels_per_symbol=labels_per_symbol)
+    scan, _ = fit_scan(
+        pairs.khot,
+        setup.mu[pairs.rows],
+        setup.logvar[pairs.rows],
+        epochs=epochs,
+        seed=seed,
+        progress=progress,
+    )
+    labelled = np.unique(np.stack([pairs.rows, pairs.which], axis=1), axis=0)
+    rows, which = labelled[:, 0], labelled[:, 1]
+    labels = symbol_labels(vocabulary, pairs.symbols, which)
+    truth = vocabulary.attribute_values(setup.classes[setup.test_rows])
+    out: list[dict[str, Any]] = []
+
+    def add(task: str, method: str, value: float) -> None:
+        out.append(
+            {
+                "labels_per_symbol": labels_per_symbol or 0,
+                "seed": seed,
+                "labelled_sounds": len(rows),
+                "task": task,
+                "method": method,
+                "value": float(value),
+            }
+        )
+
+    test_mu = setup.mu[setup.test_rows]
+    add(
+        "sound->symbol accuracy",
+        "SCAN",
+        attribute_accuracy(sound_to_symbol(scan, vocabulary, test_mu), truth).mean(),
+    )
+    for name, feats in (("probe on beta-VAE means", setup.mu.numpy()), ("probe on log-mel PCA", setup.pca)):
+        probes = fit_probe(feats[rows], labels, seed=seed)
+        add(
+            "sound->symbol accuracy",
+            name,
+            attribute_accuracy(probe_predict(probes, feats[setup.test_rows]), truth).mean(),
+        )
+    add("sound->symbol accuracy", "chance", majority_chance(vocabulary).mean())
+
+    ridge = fit_symbol_regression(vocabulary.encode(list(pairs.symbols))[which], setup.mu.numpy()[rows])
+    for task, symbols in (("seen", setup.seen_symbols), ("novel", setup.novel_symbols)):
+        mu_y, logvar_y = encode_symbols(scan, vocabulary, symbols)
+        accuracy, diversity = generation_scores(setup, symbols, mu_y, logvar_y, n_samples, seed)
+        add(f"symbol->sound accuracy ({task})", "SCAN", accuracy)
+        add(f"symbol->sound diversity ({task})", "SCAN", diversity)
+        mu_r = torch.as_tensor(ridge.predict(vocabulary.encode(list(symbols))), dtype=torch.float32)
+        accuracy, diversity = generation_scores(
+            setup, symbols, mu_r, torch.full_like(mu_r, -30.0), n_samples, seed
+        )
+        add(f"symbol->sound accuracy ({task})", "ridge symbol->latent", accuracy)
+        add(f"symbol->sound diversity ({task})", "ridge symbol->latent", diversity)
+        zeros = torch.zeros(len(symbols), setup.mu.shape[1])
+        accuracy, diversity = generation_scores(setup, symbols, zeros, zeros, n_samples, seed)
+        add(f"symbol->sound accuracy ({task})", "chance (prior samples)", accuracy)
+        add(f"symbol->sound diversity ({task})", "chance (prior samples)", diversity)
+    return out

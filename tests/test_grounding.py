@@ -1,0 +1,128 @@
+"""Chapter 5's pairs generator and SCAN fitting/scoring helpers (symbolic_data, grounding)."""
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import grounding
+from course_lib.checks.ch05 import small_vocabulary
+from course_lib.concepts import Symbol
+from course_lib.symbolic_data import grid_rows, labelled_rows, make_pairs, symbols_up_to
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return small_vocabulary()  # register low/mid/high, brightness dark/bright, noisiness noisy/tonal
+
+
+def test_symbols_up_to(vocab):
+    one_two = symbols_up_to(vocab, 2)
+    assert len(one_two) == 7 + (3 * 2 + 3 * 2 + 2 * 2)
+    low = vocab.symbol("low")
+    assert low not in symbols_up_to(vocab, 2, exclude=[low])
+    assert len(symbols_up_to(vocab, 0, min_words=0)) == 1
+    with pytest.raises(ValueError, match="max_words"):
+        symbols_up_to(vocab, 0)
+
+
+def test_make_pairs_rows_admit_their_symbols(vocab):
+    space = vocab.factor_space
+    symbols = symbols_up_to(vocab, 2)
+    pairs = make_pairs(symbols, vocab, 500, np.random.default_rng(0))
+    classes = space.index_to_classes(pairs.rows)
+    for i in range(len(pairs)):
+        symbol = symbols[pairs.which[i]]
+        assert vocab.satisfies(symbol, classes[i]).all()
+        assert np.array_equal(pairs.khot[i], vocab.encode(symbol))
+    assert len(pairs) == 500 and pairs.khot.dtype == np.float32
+
+
+def test_few_labels_reuse_a_fixed_pool(vocab):
+    symbols = [vocab.symbol("low"), vocab.symbol("bright")]
+    pairs = make_pairs(symbols, vocab, 300, np.random.default_rng(0), labels_per_symbol=2)
+    for position in range(2):
+        assert len(np.unique(pairs.rows[pairs.which == position])) <= 2
+    assert len(labelled_rows(pairs)) <= 4
+    free = make_pairs(symbols, vocab, 300, np.random.default_rng(0))
+    assert len(np.unique(free.rows[free.which == 0])) > 2
+    with pytest.raises(ValueError, match="labels_per_symbol"):
+        make_pairs(symbols, vocab, 10, np.random.default_rng(0), labels_per_symbol=0)
+
+
+def test_grid_rows_needs_the_full_grid(vocab):
+    space = vocab.factor_space
+    assert grid_rows(space, np.array([[2, 1, 1]]), space.n_combinations).tolist() == [11]
+    with pytest.raises(ValueError, match="full grid"):
+        grid_rows(space, np.array([[0, 0, 0]]), 5)
+
+
+def test_symbol_scores_known_values(vocab):
+    symbol = vocab.symbol("low")
+    # four generated sounds: register right 3 times; brightness always dark; noisiness half and half
+    predicted = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0], [2, 0, 1]])
+    scores = grounding.symbol_scores(vocab, symbol, predicted)
+    assert scores["accuracy"] == pytest.approx(0.75)
+    assert scores["diversity"] == pytest.approx((0.0 + 1.0) / 2)
+    full = grounding.symbol_scores(vocab, vocab.symbol("low", "dark", "noisy"), predicted)
+    assert np.isnan(full["diversity"]) and full["accuracy"] == pytest.approx(9 / 12)
+    assert np.isnan(grounding.symbol_scores(vocab, Symbol(), predicted)["accuracy"])
+
+
+def test_accuracy_chance_and_labels(vocab):
+    assert grounding.attribute_accuracy(np.array([[0, 1], [1, 1]]), np.array([[0, 1], [0, 1]])).tolist() == [
+        0.5,
+        1,
+    ]
+    with pytest.raises(ValueError, match=r"\[N, A\]"):
+        grounding.attribute_accuracy(np.zeros(3), np.zeros(3))
+    assert grounding.majority_chance(vocab).tolist() == pytest.approx([1 / 3, 1 / 2, 1 / 2])
+    symbols = [vocab.symbol("high"), vocab.symbol("dark", "tonal")]
+    assert grounding.symbol_labels(vocab, symbols, np.array([1, 0])).tolist() == [[-1, 0, 1], [2, -1, -1]]
+
+
+def test_probe_and_regression_baselines():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    labels = np.stack([(x[:, 0] > 0).astype(int), np.where(rng.random(200) < 0.5, -1, 0)], axis=1)
+    probes = grounding.fit_probe(x, labels)
+    predicted = grounding.probe_predict(probes, x)
+    assert (predicted[:, 0] == (x[:, 0] > 0)).mean() > 0.95
+    assert (predicted[:, 1] == 0).all()  # one labelled word only: a constant predictor
+    ridge = grounding.fit_symbol_regression(np.eye(3), np.eye(3) * 2, alpha=1e-6)
+    assert np.allclose(ridge.predict(np.eye(3)), np.eye(3) * 2, atol=1e-4)
+
+
+def test_fit_scan_and_read_symbols_back(vocab):
+    """On sounds whose posterior is one narrow latent per attribute, SCAN learns to read the words."""
+    rng = np.random.default_rng(0)
+    symbols = symbols_up_to(vocab, 2)
+    pairs = make_pairs(symbols, vocab, 3000, rng)
+    classes = vocab.factor_space.index_to_classes(pairs.rows)
+    mu = torch.tensor(classes - classes.mean(0), dtype=torch.float32) * 2.0  # latent k = factor k
+    logvar = torch.full_like(mu, -4.0)
+    scan, history = grounding.fit_scan(pairs.khot, mu, logvar, epochs=15, hidden=32, progress=False)
+    assert history[-1]["kl_ground"] < history[0]["kl_ground"]
+    predicted = grounding.sound_to_symbol(scan, vocab, mu[:300])
+    truth = vocab.attribute_values(classes[:300])
+    assert grounding.attribute_accuracy(predicted, truth).min() > 0.9
+    with pytest.raises(ValueError, match="same pairs"):
+        grounding.fit_scan(pairs.khot[:10], mu, logvar, epochs=1)
+
+
+def test_factor_classifier_and_decoding_shapes():
+    classifier = grounding.FactorClassifier((4, 3), (2, 5), hidden=8)
+    x = torch.rand(6, 4, 3)
+    logits = classifier(x)
+    assert [tuple(t.shape) for t in logits] == [(6, 2), (6, 5)]
+    assert classifier.predict(x).shape == (6, 2)
+    vae = grounding.sound_model((4, 3), z_dim=2, hidden=(8,))
+    out = grounding.decode_samples(vae, torch.zeros(3, 2), torch.zeros(3, 2), n_samples=5)
+    assert out.shape == (5, 3, 4, 3) and out.min() >= 0 and out.max() <= 1

@@ -54,7 +54,7 @@ SWEEP_SETTINGS = MetricSettings(
     sap_test=1000,
 )
 """The sweep's metric settings: disentanglement_lib's parameters with fewer samples (DCI's boosted trees
-dominate the cost; 1,000 training points keep a run's metrics near 20 CPU seconds)."""
+dominate the cost; 1,000 training points keep a run's metrics within a few CPU seconds)."""
 ACTIVE_THRESHOLD: float = 0.01
 """A latent is *active* when the variance of its mean code over the data exceeds this (Burda et al. 2015)."""
 
@@ -243,13 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-size", type=int, default=None, help="random training clips per run")
     parser.add_argument("--z-dim", type=int, default=10)
     parser.add_argument("--scale", type=float, default=0.1, help="decoder standard deviation")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--fast", action="store_true", help="tiny settings (smoke test; not the results)")
     parser.add_argument("--out", default=None, help="CSV path (default results/beta_sweep.csv)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     fast = args.fast or config.is_fast()
-    epochs = args.epochs or (1 if fast else 3)
+    epochs = args.epochs or (1 if fast else 5)
     train_size = args.train_size or (2000 if fast else 20000)
     settings = FAST if fast else SWEEP_SETTINGS
     out = (

@@ -1,0 +1,117 @@
+"""A convolutional encoder and decoder over log-mel spectrograms: drop-in parts for the course VAE.
+
+Taught in chapters/03_beta_vae.ipynb (the MLP against a convolutional VAE). The encoder treats a
+log-mel ``[mels, frames]`` as a one-channel image: strided 4 x 4 convolutions halve both axes at each
+layer (as in the dSprites beta-VAE of Higgins et al. 2017), then a linear layer gives ``(mu, logvar)``.
+The decoder mirrors it with transposed convolutions. Both follow the encoder/decoder contract of
+:mod:`course_lib.models.vae`, so ``VAE(ConvEncoder(...), ConvDecoder(...), "gaussian")`` trains with the
+same losses and loop as the MLP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+
+def _check(
+    in_shape: Sequence[int], channels: Sequence[int], z_dim: int
+) -> tuple[tuple[int, int], tuple[int, ...]]:
+    shape = tuple(int(s) for s in in_shape)
+    channels = tuple(int(c) for c in channels)
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f"in_shape must be (mels, frames), got {in_shape!r}.")
+    if not channels or min(channels) < 1:
+        raise ValueError(f"channels must be a non-empty sequence of positive ints, got {channels!r}.")
+    factor = 2 ** len(channels)
+    if shape[0] % factor or shape[1] % factor:
+        raise ValueError(
+            f"in_shape {shape} must be divisible by 2**len(channels) = {factor} on both axes "
+            f"(each layer halves mels and frames)."
+        )
+    if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
+        raise ValueError(f"z_dim must be a positive integer, got {z_dim!r}.")
+    return shape, channels
+
+
+class ConvEncoder(nn.Module):
+    """q(z|x) from a log-mel ``[B, mels, frames]``: strided convolutions, then linear heads for mu and logvar.
+
+    Taught in chapters/03_beta_vae.ipynb.
+    """
+
+    def __init__(
+        self, in_shape: Sequence[int] = (64, 32), channels: Sequence[int] = (16, 32, 32), z_dim: int = 10
+    ):
+        super().__init__()
+        self.in_shape, channels = _check(in_shape, channels, z_dim)
+        self.z_dim = z_dim
+        layers: list[nn.Module] = []
+        previous = 1
+        for c in channels:
+            layers += [nn.Conv2d(previous, c, kernel_size=4, stride=2, padding=1), nn.ELU()]
+            previous = c
+        self.body = nn.Sequential(*layers)
+        factor = 2 ** len(channels)
+        flat = previous * (self.in_shape[0] // factor) * (self.in_shape[1] // factor)
+        self.mu = nn.Linear(flat, z_dim)
+        self.logvar = nn.Linear(flat, z_dim)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(mu, logvar)``, each ``[B, z_dim]``."""
+        if x.dim() != 3 or tuple(x.shape[1:]) != self.in_shape:
+            raise ValueError(f"x must be [batch, *{self.in_shape}], got {tuple(x.shape)}.")
+        h = self.body(x.unsqueeze(1)).flatten(1)
+        return self.mu(h), self.logvar(h)
+
+
+class ConvDecoder(nn.Module):
+    """p(x|z): a linear layer to a small map, then transposed convolutions up to ``[B, mels, frames]``.
+
+    The output is unsquashed (Gaussian means). Taught in chapters/03_beta_vae.ipynb.
+    """
+
+    def __init__(
+        self, z_dim: int = 10, channels: Sequence[int] = (32, 32, 16), out_shape: Sequence[int] = (64, 32)
+    ):
+        super().__init__()
+        self.out_shape, channels = _check(out_shape, channels, z_dim)
+        self.z_dim = z_dim
+        factor = 2 ** len(channels)
+        self.start = (channels[0], self.out_shape[0] // factor, self.out_shape[1] // factor)
+        self.project = nn.Sequential(nn.Linear(z_dim, channels[0] * self.start[1] * self.start[2]), nn.ELU())
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(channels, (*channels[1:], 1), strict=True):
+            layers.append(nn.ConvTranspose2d(c_in, c_out, kernel_size=4, stride=2, padding=1))
+            if c_out != 1:
+                layers.append(nn.ELU())
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Map ``z`` ``[B, z_dim]`` to means ``[B, mels, frames]``."""
+        if z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must be [batch, z_dim={self.z_dim}], got {tuple(z.shape)}.")
+        h = self.project(z).reshape(z.shape[0], *self.start)
+        return self.body(h).squeeze(1)
+
+
+def make_conv_vae(
+    in_shape: Sequence[int] = (64, 32),
+    z_dim: int = 10,
+    channels: Sequence[int] = (16, 32, 32),
+    scale: float = 0.1,
+):
+    """A convolutional VAE with a fixed-variance Gaussian decoder (the conv twin of ``make_mlp_vae``).
+
+    Taught in chapters/03_beta_vae.ipynb.
+    """
+    from course_lib.models.vae import VAE
+
+    channels = tuple(channels)
+    encoder = ConvEncoder(in_shape, channels, z_dim)
+    decoder = ConvDecoder(z_dim, channels[::-1], in_shape)
+    return VAE(encoder, decoder, likelihood="gaussian", scale=scale)
+
+
+__all__ = ["ConvDecoder", "ConvEncoder", "make_conv_vae"]

@@ -173,18 +173,29 @@ def fit_recombination(
     batch_size: int = 128,
     lr: float = 3e-3,
     seed: int = 0,
+    balance: bool = True,
     progress: bool = True,
 ) -> tuple[Recombination, History]:
     """Train a :class:`Recombination` on ``n`` draws of ``triples`` (a, op, b, a op b).
 
-    Each draw pairs a triple with a random sound of its result (a row of the full grid whose
-    posteriors are ``mu_all``/``logvar_all``); the operands go through the frozen SCAN encoder.
+    ``balance``: draw the operator uniformly first, then one of its triples (AND and IGNORE have far
+    fewer valid triples than IN_COMMON). Each draw pairs a triple with a random sound of its result
+    (a row of the full grid whose posteriors are ``mu_all``/``logvar_all``); the operands go through
+    the frozen SCAN encoder.
     Taught in chapters/05_scan.ipynb.
     """
     if not triples:
         raise ValueError("give at least one (a, op, b, result) triple.")
     space = vocabulary.factor_space
-    pick = rng.integers(len(triples), size=int(n))
+    if balance:  # each operator equally often, whatever its number of triples
+        by_op: dict[str, list[int]] = {}
+        for i, triple in enumerate(triples):
+            by_op.setdefault(triple[1], []).append(i)
+        groups = list(by_op.values())
+        chosen = rng.integers(len(groups), size=int(n))
+        pick = np.array([groups[g][rng.integers(len(groups[g]))] for g in chosen], dtype=np.int64)
+    else:
+        pick = rng.integers(len(triples), size=int(n))
     classes = np.empty((int(n), space.n_factors), dtype=np.int64)
     for position in np.unique(pick):
         rows = np.flatnonzero(pick == position)

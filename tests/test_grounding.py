@@ -126,3 +126,23 @@ def test_factor_classifier_and_decoding_shapes():
     vae = grounding.sound_model((4, 3), z_dim=2, hidden=(8,))
     out = grounding.decode_samples(vae, torch.zeros(3, 2), torch.zeros(3, 2), n_samples=5)
     assert out.shape == (5, 3, 4, 3) and out.min() >= 0 and out.max() <= 1
+
+
+def test_fit_recombination_trains_on_balanced_operators(vocab):
+    from course_lib.concepts import recombination_triples
+    from course_lib.models.scan import SCAN
+
+    space = vocab.factor_space
+    classes = space.all_classes()
+    mu = torch.tensor(classes - classes.mean(0), dtype=torch.float32)
+    logvar = torch.full_like(mu, -3.0)
+    scan = SCAN(vocab.size, mu.shape[1], hidden=8)
+    triples = recombination_triples(symbols_up_to(vocab, 1))
+    operator, history = grounding.fit_recombination(
+        scan, vocab, triples, mu, logvar, np.random.default_rng(0), n=400, epochs=2, progress=False
+    )
+    assert len(history) == 2 and history[-1]["loss"] < history[0]["loss"]
+    out = operator(mu[:3], logvar[:3], mu[:3], logvar[:3], "AND")
+    assert out[0].shape == (3, space.n_factors)
+    with pytest.raises(ValueError, match="at least one"):
+        grounding.fit_recombination(scan, vocab, [], mu, logvar, np.random.default_rng(0), n=10, epochs=1)

@@ -42,7 +42,7 @@ class ConvEncoder(nn.Module):
     """
 
     def __init__(
-        self, in_shape: Sequence[int] = (64, 32), channels: Sequence[int] = (16, 32, 32), z_dim: int = 10
+        self, in_shape: Sequence[int] = (64, 32), channels: Sequence[int] = (8, 16, 16), z_dim: int = 10
     ):
         super().__init__()
         self.in_shape, channels = _check(in_shape, channels, z_dim)
@@ -73,7 +73,7 @@ class ConvDecoder(nn.Module):
     """
 
     def __init__(
-        self, z_dim: int = 10, channels: Sequence[int] = (32, 32, 16), out_shape: Sequence[int] = (64, 32)
+        self, z_dim: int = 10, channels: Sequence[int] = (16, 16, 8), out_shape: Sequence[int] = (64, 32)
     ):
         super().__init__()
         self.out_shape, channels = _check(out_shape, channels, z_dim)
@@ -99,7 +99,7 @@ class ConvDecoder(nn.Module):
 def make_conv_vae(
     in_shape: Sequence[int] = (64, 32),
     z_dim: int = 10,
-    channels: Sequence[int] = (16, 32, 32),
+    channels: Sequence[int] = (8, 16, 16),
     scale: float = 0.1,
 ):
     """A convolutional VAE with a fixed-variance Gaussian decoder (the conv twin of ``make_mlp_vae``).

@@ -145,3 +145,24 @@ def test_product_of_experts_and():
     assert mu.item() == pytest.approx(2.0)
     mu, logvar = product_of_experts_and(*narrow, torch.tensor([[0.0]]), torch.tensor([[math.log(0.25)]]))
     assert logvar.exp().item() == pytest.approx(1 / 7) and mu.item() == pytest.approx(8 / 7)
+
+
+def test_chapter5_self_checks_accept_the_reference_and_reject_mistakes(capsys):
+    from course_lib.checks import SelfCheckFailed, ch05
+    from course_lib.concepts import and_, in_common
+
+    ch05.check_gaussian_kl_between(gaussian_kl_between)
+    ch05.check_scan_loss(scan_loss)
+    ch05.check_symbol_operator(in_common, "IN_COMMON")
+    ch05.check_product_of_experts(product_of_experts_and)
+    assert capsys.readouterr().out.count("matches the reference") == 4
+    with pytest.raises(SelfCheckFailed, match="Hint"):
+        ch05.check_gaussian_kl_between(lambda mq, lq, mp, lp: gaussian_kl_between(mp, lp, mq, lq))  # reversed
+    with pytest.raises(SelfCheckFailed, match="Hint"):
+        ch05.check_scan_loss(
+            lambda m, y, mu, lv, beta, lam: scan_loss(m, y, mu, lv, beta, 0.0)
+        )  # lam ignored
+    with pytest.raises(SelfCheckFailed, match="Hint"):
+        ch05.check_symbol_operator(
+            lambda a, b: and_(a, b) if not (a.attributes & b.attributes) else a, "IN_COMMON"
+        )

@@ -1,0 +1,119 @@
+"""Unit tests of the chapter-4 experiment (course_lib.experiments.recurrent_vs_mlp)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from course_lib.experiments import recurrent_vs_mlp as exp
+from course_lib.metrics import MetricSettings
+from course_lib.models.recurrent import RecurrentAttentionDecoder, RecurrentAttentionEncoder
+from course_lib.models.vae import MLPDecoder, MLPEncoder
+
+TINY = exp.Settings(
+    z_dim=3,
+    epochs=1,
+    mlp_hidden=(8,),
+    rnn_hidden=4,
+    decoder_hidden=6,
+    n_slots=2,
+    attn_dim=4,
+    metric_settings=MetricSettings(
+        beta_vae_train=50,
+        beta_vae_eval=50,
+        factor_vae_train=50,
+        factor_vae_eval=50,
+        factor_vae_variance=200,
+        mig_points=500,
+        dci_train=100,
+        dci_test=50,
+        sap_train=100,
+        sap_test=50,
+    ),
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    ("kind", "encoder", "decoder"),
+    [("mlp", MLPEncoder, MLPDecoder), ("recurrent", RecurrentAttentionEncoder, RecurrentAttentionDecoder)],
+)
+def test_make_model_swaps_only_the_encoder_and_decoder(kind, encoder, decoder):
+    torch.manual_seed(0)
+    model = exp.make_model(kind, n_mels=10, frames=6, settings=TINY)
+    assert isinstance(model.encoder, encoder) and isinstance(model.decoder, decoder)
+    assert model.likelihood == "gaussian" and model.z_dim == 3
+    assert float(model.scale) == pytest.approx(TINY.scale)
+    out = model(torch.rand(5, 10, 6))
+    assert out.params.shape == (5, 10, 6) and out.mu.shape == (5, 3)
+
+
+def test_make_model_refuses_unknown_kinds():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        exp.make_model("transformer")
+
+
+def test_loudness_curve_is_the_band_mean_in_db():
+    x = np.zeros((2, 4, 3))
+    x[0, :, 1] = 0.5  # every band at 50 dB above the floor in frame 1
+    x[1, :2, :] = 0.2  # half the bands at 20 dB: mean 10 dB
+    np.testing.assert_allclose(exp.loudness_curve(x), [[0, 50, 0], [10, 10, 10]])
+    with pytest.raises(ValueError, match="n_mels, frames"):
+        exp.loudness_curve(np.zeros((4, 3)))
+
+
+def test_reconstruction_errors_in_db():
+    x = torch.rand(3, 5, 4)
+    assert exp.reconstruction_errors(x, x) == {"rmse_db": 0.0, "loudness_curve_rmse_db": 0.0}
+    shifted = exp.reconstruction_errors(x, x + 0.01)  # 0.01 feature units = 1 dB everywhere
+    assert shifted["rmse_db"] == pytest.approx(1.0, rel=1e-4)
+    assert shifted["loudness_curve_rmse_db"] == pytest.approx(1.0, rel=1e-4)
+    # An error that averages out over the bands leaves the loudness curve intact.
+    wiggle = x.clone()
+    wiggle[:, 0::2] += 0.01
+    wiggle[:, 1::2] -= 0.01
+    assert exp.reconstruction_errors(x[:, :4], wiggle[:, :4])["loudness_curve_rmse_db"] < 1e-4
+    with pytest.raises(ValueError, match="same shape"):
+        exp.reconstruction_errors(x, x[:, :, :2])
+
+
+def test_top_mutual_information_finds_a_copied_factor():
+    rng = np.random.default_rng(0)
+    classes = np.stack([rng.integers(0, 4, 2000), rng.integers(0, 3, 2000)], axis=1)
+    codes = np.stack([classes[:, 1] + 0.01 * rng.normal(size=2000), rng.normal(size=2000)], axis=1)
+    top = exp.top_mutual_information(codes, classes, ["a", "b"])
+    assert top["mi_top_b"] == pytest.approx(1.0, abs=1e-6)
+    assert top["mi_top_a"] < 0.05
+
+
+def test_run_writes_one_row_per_run_and_skips_finished_rows(tmp_path):
+    out = tmp_path / "results.csv"
+    table = exp.run(["envelope"], ["mlp"], [0], TINY, out, progress=False)
+    assert out.exists() and len(table) == 1
+    row = pd.read_csv(out).iloc[0]
+    assert (row["preset"], row["model"], row["seed"], row["epochs"]) == ("envelope", "mlp", 0, 1)
+    for key in (
+        "recon",
+        "kl",
+        "rmse_db",
+        "mig",
+        "mig_attack",
+        "mig_t60",
+        "mi_top_attack",
+        "dci_disentanglement",
+    ):
+        assert np.isfinite(row[key]), key
+    assert 0 <= row["mig_attack"] <= 1 and row["active_dims"] <= 3
+    again = exp.run(["envelope"], ["mlp"], [0], TINY, out, progress=False)
+    assert len(again) == 1  # the finished run is not repeated
+    with pytest.raises(ValueError, match="kind must be one of"):
+        exp.run(["envelope"], ["cnn"], [0], TINY, out, progress=False)

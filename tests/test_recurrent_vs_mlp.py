@@ -86,6 +86,20 @@ def test_reconstruction_errors_in_db():
         exp.reconstruction_errors(x, x[:, :, :2])
 
 
+def test_factor_effect_db_measures_one_step_changes():
+    sizes = (3, 2)
+    classes = np.array([(a, b) for a in range(3) for b in range(2)])[::-1]  # any row order
+    features = np.zeros((6, 2, 2), dtype=np.float16)
+    features += (0.01 * classes[:, 0])[:, None, None]  # one step of factor a = 1 dB everywhere
+    effect = exp.factor_effect_db(features, classes, sizes, ["a", "b"])
+    assert effect["a"] == pytest.approx(1.0, rel=1e-2)
+    assert effect["b"] == 0.0
+    with pytest.raises(ValueError, match="full grid"):
+        exp.factor_effect_db(features[:5], classes[:5], sizes, ["a", "b"])
+    with pytest.raises(ValueError, match="repeat"):
+        exp.factor_effect_db(features, np.zeros((6, 2), dtype=int), sizes, ["a", "b"])
+
+
 def test_top_mutual_information_finds_a_copied_factor():
     rng = np.random.default_rng(0)
     classes = np.stack([rng.integers(0, 4, 2000), rng.integers(0, 3, 2000)], axis=1)

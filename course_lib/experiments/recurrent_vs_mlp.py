@@ -167,6 +167,34 @@ def reconstruction_errors(x: torch.Tensor, recon: torch.Tensor) -> dict[str, flo
     return {"rmse_db": rmse_db, "loudness_curve_rmse_db": float(np.sqrt(np.mean(curve**2)))}
 
 
+def factor_effect_db(
+    features: np.ndarray, classes: np.ndarray, factor_sizes: Sequence[int], names: Sequence[str]
+) -> pd.Series:
+    """How much each factor changes the features: RMS difference (dB) between grid neighbours.
+
+    For factor k, every pair of sounds that differ by one class of k only (all other factors
+    equal) is compared; the result is the RMS of their feature difference over all such pairs,
+    in dB (1 feature unit = 100 dB). A factor with a small effect costs little reconstruction
+    when a beta-VAE leaves it out of z. ``features`` [N, ...] and ``classes`` [N, K] must cover the
+    full grid (any row order). Taught in chapters/04_recurrent_attention.ipynb (Q6).
+    """
+    sizes = [int(s) for s in factor_sizes]
+    classes = np.asarray(classes)
+    if classes.ndim != 2 or classes.shape[1] != len(sizes) or len(names) != len(sizes):
+        raise ValueError(f"classes must be [N, {len(sizes)}] with one name per factor, got {classes.shape}.")
+    if len(features) != int(np.prod(sizes)) or len(classes) != len(features):
+        raise ValueError(f"need the full grid of {int(np.prod(sizes))} rows, got {len(features)} features.")
+    index = np.ravel_multi_index(tuple(classes.T), sizes)
+    if len(np.unique(index)) != len(index):
+        raise ValueError("classes repeat a grid point: need every combination exactly once.")
+    grid = np.asarray(features, dtype=np.float32)[np.argsort(index)].reshape(*sizes, -1)
+    effect = {
+        name: 100.0 * float(np.sqrt(np.mean(np.diff(grid, axis=k) ** 2))) if sizes[k] > 1 else float("nan")
+        for k, name in enumerate(names)
+    }
+    return pd.Series(effect, name="effect_db")
+
+
 def top_mutual_information(codes: np.ndarray, classes: np.ndarray, names: Sequence[str]) -> dict[str, float]:
     """Per factor, ``max_d I(z_d; v_k) / H(v_k)``: how much of the factor one code dimension holds."""
     matrix = mutual_information_matrix(codes, classes, normalise=True)

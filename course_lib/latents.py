@@ -82,3 +82,20 @@ def factor_correlations(means: np.ndarray, factors: np.ndarray) -> np.ndarray:
         full = np.atleast_2d(full)
         rho[np.ix_(live_z, live_f)] = full[: live_z.sum(), live_z.sum() :]
     return rho
+
+
+def effective_dimensions(means: np.ndarray, fraction: float = 0.99) -> int:
+    """How many principal directions of the posterior means hold ``fraction`` of their variance.
+
+    Per-unit activity counts latents; this counts *directions*: a code whose 15 active units all move
+    along the same 2 directions (a rotated, low-dimensional code) has 2 effective dimensions.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    if means.ndim != 2 or len(means) < 2:
+        raise ValueError(f"means must be [N >= 2, z], got shape {means.shape}.")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}.")
+    variances = np.linalg.svd(means - means.mean(0), compute_uv=False) ** 2
+    if variances.sum() == 0:
+        return 0
+    return int(np.searchsorted(np.cumsum(variances) / variances.sum(), fraction - 1e-12) + 1)

@@ -185,3 +185,15 @@ def test_reference_negative_elbo_known_value():
     x = torch.tensor([[1.0, 0.0, 1.0]])
     value = ch02.reference_negative_elbo(x, torch.zeros(1, 3), torch.zeros(1, 2), torch.zeros(1, 2))
     assert value.item() == pytest.approx(3 * math.log(2))
+
+
+def test_effective_dimensions_count_directions_not_units():
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(1000, 2))
+    rotated = base @ rng.normal(size=(2, 6))  # six active units, two directions
+    assert latents.active_units(rotated).sum() == 6
+    assert latents.effective_dimensions(rotated) == 2
+    assert latents.effective_dimensions(rng.normal(size=(1000, 4))) == 4
+    assert latents.effective_dimensions(np.zeros((10, 3))) == 0
+    with pytest.raises(ValueError, match="fraction"):
+        latents.effective_dimensions(rotated, fraction=0)

@@ -99,7 +99,7 @@ def static_explorer(
     value="{middle}" step="1" style="vertical-align:middle"></label>
   <span id="{uid}-value"></span>
   <div><img id="{uid}-img" src="{images[middle][0]}" alt="decoded spectrogram"
-    style="image-rendering:pixelated;width:100%;max-width:600px"></div>
+    style="image-rendering:pixelated;height:320px;width:auto;max-width:100%"></div>
   {player}
 </div>
 <script>

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -39,6 +38,7 @@ from course_lib import __version__
 from course_lib.config import data_dir
 from course_lib.factors import FactorSpace
 from course_lib.features import LogMel
+from course_lib.files import atomic_path
 from course_lib.synth import PRESETS, SYNTH_VERSION, get_preset
 
 FORMAT_VERSION: int = 1
@@ -105,19 +105,11 @@ def compute_features(
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write an uncompressed npz with fixed timestamps, atomically (temporary file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
-            for key, value in arrays.items():
-                info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_DATE)
-                with archive.open(info, "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.require(value, requirements="C"), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_DATE)
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.require(value, requirements="C"), allow_pickle=False)
 
 
 def build_toy_dataset(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +29,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from course_lib.config import seed_everything
+from course_lib.files import atomic_path
 from course_lib.losses import LossFn, batch_x, make_vae_loss
 
 OptimizerSpec = torch.optim.Optimizer | Callable[[Any], torch.optim.Optimizer] | None
@@ -190,16 +190,9 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **meta: Any) -> P
     a half-written checkpoint. Taught in chapters/02_vae_mnist.ipynb.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save({"state_dict": state, "meta": meta}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

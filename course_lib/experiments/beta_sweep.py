@@ -21,10 +21,8 @@ scale) and sweep beta.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +33,7 @@ import torch
 from torch import nn
 
 from course_lib import config
+from course_lib.files import write_csv
 from course_lib.losses import elbo_terms, make_vae_loss
 from course_lib.metrics import FAST, MetricSettings, evaluate_all
 from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
@@ -214,24 +213,8 @@ def run_one(
 
 
 def write_csv_atomic(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
-    """Write ``rows`` (dicts with the same keys) as CSV to ``path`` through a temporary file + rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fields = list(rows[0])
-    for row in rows[1:]:
-        fields += [k for k in row if k not in fields]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    """Write ``rows`` (dicts, union of their keys as columns) as CSV, floats to 6 significant digits."""
+    return write_csv(rows, path, float_format="%.6g")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +41,7 @@ import torch
 from tqdm.auto import tqdm
 
 from course_lib.config import RESULTS_DIR, seed_everything
+from course_lib.files import write_csv
 from course_lib.latents import active_units, encode_means
 from course_lib.losses import elbo_terms, iwae_bound
 from course_lib.mnist import dynamic_binarize, load_mnist
@@ -173,19 +173,9 @@ def run_one(
     return rows
 
 
-def write_csv(rows: list[dict], path: str | os.PathLike) -> Path:
-    """Write ``rows`` to ``path`` atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(tmp, index=False, float_format="%.4f")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+def write_results(rows: list[dict], path: str | os.PathLike) -> Path:
+    """Write ``rows`` to ``path`` atomically, in the columns of :data:`COLUMNS`."""
+    return write_csv(pd.DataFrame(rows, columns=list(COLUMNS)), path, float_format="%.4f")
 
 
 def load_data(n_eval: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -226,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.process_time()
     for arch, nz in tqdm(jobs, desc="models"):
         rows += run_one(arch, nz, train_x, eval_train, eval_test, epochs, args.k, args.seed)
-        write_csv(rows, args.out)
+        write_results(rows, args.out)
         last = rows[-1]
         tqdm.write(
             f"{arch:>4} Nz={nz:<3} train ELBO {last['train_elbo']:8.2f}  test ELBO {last['test_elbo']:8.2f}  "

@@ -20,9 +20,7 @@ already there (``--restart`` starts afresh). The trained weights are kept as che
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,6 +34,7 @@ from tqdm.auto import tqdm
 
 from course_lib import config
 from course_lib.datasets import ToyDataset, load_toy_dataset
+from course_lib.files import write_csv
 from course_lib.losses import elbo_terms, make_vae_loss
 from course_lib.metrics import FAST, MetricSettings, evaluate_all, mutual_information_matrix
 from course_lib.models.recurrent import RecurrentAttentionDecoder, RecurrentAttentionEncoder
@@ -237,18 +236,6 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_csv(tmp, index=False, float_format="%.6g")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def run(
     presets: Sequence[str] = PRESETS,
     kinds: Sequence[str] = KINDS,
@@ -285,7 +272,7 @@ def run(
         row["total_cpu_s"] = _cpu_seconds() - start_cpu
         row["wall_s"] = time.perf_counter() - start
         rows.append(row)
-        _write_atomic(pd.DataFrame(rows), out)
+        write_csv(pd.DataFrame(rows), out, float_format="%.6g")
     return pd.DataFrame(rows)
 
 

@@ -11,8 +11,6 @@ the tidy table ``results/scan_eval.csv`` (atomically).
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,23 +20,10 @@ from tqdm.auto import tqdm
 
 from course_lib import grounding
 from course_lib.config import RESULTS_DIR, seed_everything
+from course_lib.files import write_csv
 
 LABELS = (1, 2, 5, 10, 30, 100, 0)
 """Labelled sounds per training symbol; 0 stands for unlimited (a fresh sound for every pair)."""
-
-
-def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def run(

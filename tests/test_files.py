@@ -1,0 +1,32 @@
+"""Unit tests of course_lib.files: atomic writes leave either the old file or the complete new one."""
+
+import pandas as pd
+import pytest
+
+from course_lib.files import atomic_path, write_csv
+
+
+def test_atomic_path_replaces_the_file_only_on_success(tmp_path):
+    target = tmp_path / "sub" / "out.txt"
+    with atomic_path(target) as tmp:
+        tmp.write_text("first")
+    assert target.read_text() == "first"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash while writing")
+    assert target.read_text() == "first"
+    assert [p.name for p in target.parent.iterdir()] == ["out.txt"], "temporary file left behind"
+    assert target.stat().st_mode & 0o644 == 0o644
+
+
+def test_write_csv_from_rows_and_frames(tmp_path):
+    rows = [{"beta": 1, "mig": 0.1234567}, {"beta": 4, "mig": 0.2, "extra": 3}]
+    path = write_csv(rows, tmp_path / "r.csv", float_format="%.3g")
+    back = pd.read_csv(path)
+    assert list(back.columns) == ["beta", "mig", "extra"]
+    assert back["mig"].tolist() == [0.123, 0.2]
+    write_csv(pd.DataFrame({"a": [1, 2]}), path)
+    assert pd.read_csv(path)["a"].tolist() == [1, 2]
+    with pytest.raises(ValueError, match="empty"):
+        write_csv([], tmp_path / "empty.csv")
+    assert not (tmp_path / "empty.csv").exists()

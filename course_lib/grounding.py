@@ -4,8 +4,8 @@ Taught in chapters/05_scan.ipynb (the model is :mod:`course_lib.models.scan`, th
 :mod:`course_lib.concepts`, the pairs :mod:`course_lib.symbolic_data`). The pieces, in the order the
 chapter uses them:
 
-* :func:`sound_model` / :func:`fit_sound_model` / :func:`encode_all`: the frozen beta-VAE and the
-  posteriors q(z_x|x) of every sound of the grid;
+* :func:`sound_model` / :func:`fit_sound_model` / :func:`course_lib.latents.posterior`: the frozen
+  beta-VAE and the posteriors q(z_x|x) of every sound of the grid;
 * :func:`fit_scan` (the symbol VAE with :func:`~course_lib.models.scan.scan_loss`) and
   :func:`fit_recombination` (the learned operators);
 * :class:`FactorClassifier`: predicts every factor's class from a log-mel; trained on **real**
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.concepts import Symbol, Vocabulary, operator_id, sample_pairs
+from course_lib.latents import posterior
 from course_lib.losses import make_vae_loss
 from course_lib.models.scan import SCAN, Recombination, recombination_loss, scan_loss
 from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
@@ -71,14 +72,6 @@ def fit_sound_model(
         device="cpu",
         progress=progress,
     )
-
-
-@torch.no_grad()
-def encode_all(model: VAE, features: Tensor, batch_size: int = 4096) -> tuple[Tensor, Tensor]:
-    """Posterior ``(mu, logvar)`` [N, z] of every row of ``features`` under the frozen ``model``."""
-    model.eval()
-    parts = [model.encode(features[i : i + batch_size]) for i in range(0, len(features), batch_size)]
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 @torch.no_grad()
@@ -455,7 +448,7 @@ def prepare(
         progress=progress,
     )
     vae.eval()
-    mu, logvar = encode_all(vae, x)
+    mu, logvar = posterior(vae, x)
     with torch.no_grad():
         recon = torch.cat([vae.decode(mu[i : i + 4096]).clamp(0, 1) for i in range(0, len(mu), 4096)])
     classifier = fit_factor_classifier(

@@ -2,8 +2,8 @@
 
 Taught in chapters/02_vae_mnist.ipynb (active vs collapsed latents; which latent follows which factor).
 
-* :func:`encode_means` runs the encoder over a dataset in batches and returns E_q[z|x] and the
-  per-dimension KL(q(z|x) || N(0, I)), both as NumPy arrays.
+* :func:`posterior` runs the encoder over a dataset in batches; :func:`mean_codes` keeps E_q[z|x]
+  (what the metrics read) and :func:`encode_means` adds the per-dimension KL(q(z|x) || N(0, I)).
 * :func:`activity` is Burda et al.'s statistic A_u = Cov_x(E_{q(u|x)}[u]) for each latent u: the
   variance, over the data, of the posterior mean. A collapsed unit ignores x (its posterior is the
   prior whatever x is), so its mean hardly moves and A_u is tiny; Burda et al. call a unit *active*
@@ -27,10 +27,14 @@ ACTIVE_THRESHOLD = 1e-2
 
 
 @torch.no_grad()
-def encode_means(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means ``[N, z]`` and KL per latent dimension ``[N, z]`` of ``model.encode`` over ``x``.
+def posterior(
+    model: nn.Module, x: torch.Tensor | np.ndarray, batch_size: int = 2048
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """q(z|x) of every row of ``x``: ``(mu, logvar)``, each ``[N, z]``, computed in batches in eval mode.
 
-    ``model`` is any module with ``encode(x) -> (mu, logvar)`` (a :class:`course_lib.models.vae.VAE`).
+    ``model`` is any module with ``encode(x) -> (mu, logvar)`` (a :class:`course_lib.models.vae.VAE`);
+    ``x`` a tensor or array (float16 features are read as float32). Returns CPU tensors. The one
+    batched encoding loop of the course: chapters 2-5 and the experiments all call it.
     """
     if len(x) == 0:
         raise ValueError("x is empty: nothing to encode.")
@@ -39,13 +43,25 @@ def encode_means(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> tu
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    means, kls = [], []
+    mus, logvars = [], []
     for start in range(0, len(x), batch_size):
-        mu, logvar = model.encode(x[start : start + batch_size].to(device))
-        means.append(mu.cpu())
-        kls.append(gaussian_kl(mu, logvar).cpu())
+        chunk = torch.as_tensor(np.asarray(x[start : start + batch_size], dtype=np.float32))
+        mu, logvar = model.encode(chunk.to(device))
+        mus.append(mu.cpu())
+        logvars.append(logvar.cpu())
     model.train(was_training)
-    return torch.cat(means).numpy().astype(np.float64), torch.cat(kls).numpy().astype(np.float64)
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def mean_codes(model: nn.Module, x: torch.Tensor | np.ndarray, batch_size: int = 2048) -> np.ndarray:
+    """Posterior means ``[N, z]`` as float64 NumPy: the mean code every disentanglement metric reads."""
+    return posterior(model, x, batch_size)[0].double().numpy()
+
+
+def encode_means(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means ``[N, z]`` and KL per latent dimension ``[N, z]`` of ``model.encode`` over ``x``."""
+    mu, logvar = posterior(model, x, batch_size)
+    return mu.double().numpy(), gaussian_kl(mu, logvar).double().numpy()
 
 
 def activity(means: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from course_lib import latents
 from course_lib.experiments import beta_sweep
 
 
@@ -36,14 +37,14 @@ def test_train_encode_and_held_out_terms_on_tiny_data():
     x = torch.rand(64, 8, 4)
     model, history = beta_sweep.train_beta_vae(x, beta=4.0, seed=0, epochs=2, z_dim=3, hidden=(16,))
     assert len(history) == 2 and history[-1]["kl"] >= 0
-    codes = beta_sweep.encode_means(model, x.numpy(), batch_size=20)
+    codes = latents.mean_codes(model, x.numpy(), batch_size=20)
     assert codes.shape == (64, 3) and codes.dtype == np.float64
     terms = beta_sweep.held_out_terms(model, x[:10])
     assert set(terms) == {"recon", "kl", "mse", "kl_per_dim"} and len(terms["kl_per_dim"]) == 3
     assert terms["kl"] == pytest.approx(sum(terms["kl_per_dim"]), rel=1e-5)
     # the same seed gives the same model
     again, _ = beta_sweep.train_beta_vae(x, beta=4.0, seed=0, epochs=2, z_dim=3, hidden=(16,))
-    np.testing.assert_allclose(beta_sweep.encode_means(again, x.numpy()), codes, atol=1e-6)
+    np.testing.assert_allclose(latents.mean_codes(again, x.numpy()), codes, atol=1e-6)
 
 
 def test_write_csv_atomic_round_trips_and_unions_columns(tmp_path):

@@ -34,6 +34,7 @@ from torch import nn
 
 from course_lib import config
 from course_lib.files import write_csv
+from course_lib.latents import mean_codes
 from course_lib.losses import elbo_terms, make_vae_loss
 from course_lib.metrics import FAST, MetricSettings, evaluate_all
 from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
@@ -73,22 +74,6 @@ def make_mlp_vae(
     encoder = MLPEncoder(tuple(in_shape), hidden=hidden, z_dim=z_dim, activation=activation)
     decoder = MLPDecoder(z_dim, hidden=hidden[::-1], out_shape=tuple(in_shape), activation=activation)
     return VAE(encoder, decoder, likelihood="gaussian", scale=scale)
-
-
-@torch.no_grad()
-def encode_means(model: nn.Module, features: torch.Tensor | np.ndarray, batch_size: int = 2048) -> np.ndarray:
-    """Mean codes ``mu`` [N, z_dim] of every row of ``features`` (float64 NumPy, in eval mode).
-
-    Taught in chapters/03_beta_vae.ipynb: the metrics are computed on these mean codes.
-    """
-    model.eval()
-    chunks = []
-    for start in range(0, len(features), batch_size):
-        x = torch.as_tensor(np.asarray(features[start : start + batch_size], dtype=np.float32))
-        chunks.append(model.encode(x)[0].double().numpy())
-    if not chunks:
-        raise ValueError("features is empty.")
-    return np.concatenate(chunks)
 
 
 @torch.no_grad()
@@ -180,7 +165,7 @@ def run_one(
     start = time.process_time()
     model, history = train_beta_vae(x_train, beta, seed, epochs, z_dim=z_dim, scale=scale, progress=progress)
     train_cpu = time.process_time() - start
-    codes = encode_means(model, dataset.features)
+    codes = mean_codes(model, dataset.features)
     held = held_out_terms(model, x_test, seed=seed)
     start = time.process_time()
     scores = evaluate_all(

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from course_lib import config
 from course_lib.datasets import ToyDataset, load_toy_dataset
 from course_lib.files import write_csv
+from course_lib.latents import mean_codes
 from course_lib.losses import elbo_terms, make_vae_loss
 from course_lib.metrics import FAST, MetricSettings, evaluate_all, mutual_information_matrix
 from course_lib.models.recurrent import RecurrentAttentionDecoder, RecurrentAttentionEncoder
@@ -128,13 +129,6 @@ def train_model(
         device="cpu",
     )
     return model, history.to_frame()
-
-
-@torch.no_grad()
-def mean_codes(model: VAE, x: torch.Tensor, batch_size: int = 540) -> np.ndarray:
-    """Posterior means [N, z_dim] of ``x`` [N, n_mels, frames] (what every metric reads)."""
-    model.eval()
-    return torch.cat([model.encode(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)]).numpy()
 
 
 @torch.no_grad()

@@ -220,11 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     epochs = args.epochs or (1 if fast else 5)
     train_size = args.train_size or (2000 if fast else 20000)
     settings = FAST if fast else SWEEP_SETTINGS
-    out = (
-        Path(args.out)
-        if args.out
-        else config.RESULTS_DIR / ("beta_sweep_fast.csv" if fast else "beta_sweep.csv")
-    )
+    default_out = config.data_dir() / "beta_sweep_fast.csv" if fast else config.RESULTS_DIR / "beta_sweep.csv"
+    out = Path(args.out) if args.out else default_out  # a smoke run never overwrites the committed results
 
     from tqdm.auto import tqdm
 

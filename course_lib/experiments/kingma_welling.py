@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from course_lib.config import RESULTS_DIR, seed_everything
+from course_lib.config import RESULTS_DIR, data_dir, seed_everything
 from course_lib.files import write_csv
 from course_lib.latents import active_units, encode_means
 from course_lib.losses import elbo_terms, iwae_bound
@@ -202,10 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-eval", type=int, default=1000, help="digits in each evaluation set")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(DEFAULT_PATH), help=f"CSV to write (default {DEFAULT_PATH})")
+    parser.add_argument("--out", default=None, help=f"CSV to write (default {DEFAULT_PATH}; --fast: data/)")
     args = parser.parse_args(argv)
     if args.fast:
         args.epochs, args.points, args.nz, args.k, args.n_eval = 3, 3, [3, 20], 10, 200
+    if args.out is None:  # a smoke run never overwrites the committed results
+        args.out = str(data_dir() / "kingma_welling_fast.csv") if args.fast else str(DEFAULT_PATH)
     if args.epochs < 1 or args.k < 1 or args.n_eval < 1 or any(nz < 1 for nz in args.nz):
         parser.error("--epochs, --k, --n-eval and every --nz must be positive.")
     torch.set_num_threads(args.threads)

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from course_lib import grounding
-from course_lib.config import RESULTS_DIR, seed_everything
+from course_lib.config import RESULTS_DIR, data_dir, seed_everything
 from course_lib.files import write_csv
 
 LABELS = (1, 2, 5, 10, 30, 100, 0)
@@ -51,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--epochs", type=int, default=10, help="SCAN epochs per trial")
     parser.add_argument("--pairs", type=int, default=20000, help="(sound, symbol) pairs per trial")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "scan_eval.csv", help="output CSV")
+    parser.add_argument("--out", type=Path, default=None, help="output CSV (default results/; --fast: data/)")
     args = parser.parse_args(argv)
+    if args.out is None:  # a smoke run never overwrites the committed results
+        args.out = data_dir() / "scan_eval_fast.csv" if args.fast else RESULTS_DIR / "scan_eval.csv"
     torch.set_num_threads(1)  # small models: one thread is faster than two fighting over a busy CPU
     start = time.process_time()
     frame = run(args.fast, args.seeds, tuple(args.labels), args.epochs, args.pairs)

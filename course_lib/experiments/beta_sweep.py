@@ -40,10 +40,10 @@ from torch import nn
 
 from course_lib import config, latents
 from course_lib.files import write_csv
-from course_lib.losses import elbo_terms, make_vae_loss
+from course_lib.losses import elbo_terms
 from course_lib.metrics import FAST, MetricSettings, evaluate_all
 from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
-from course_lib.train import TensorLoader, train
+from course_lib.train import fit_beta_vae
 
 DEFAULT_BETAS: tuple[float, ...] = (1.0, 4.0, 16.0, 32.0, 64.0)
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
@@ -136,17 +136,16 @@ def train_beta_vae(
     """
     config.seed_everything(seed)
     model = make_mlp_vae(tuple(x_train.shape[1:]), z_dim=z_dim, hidden=hidden, scale=scale)
-    loader = TensorLoader(x_train, batch_size=batch_size, shuffle=True)
-    history = train(
+    history = fit_beta_vae(
         model,
-        loader,
+        x_train,
+        beta=beta,
         epochs=epochs,
-        loss_fn=make_vae_loss(beta=beta),
-        lr=lr,
         seed=seed,
-        device="cpu",
-        progress=progress,
+        batch_size=batch_size,
+        lr=lr,
         checkpoint=checkpoint,
+        progress=progress,
     )
     return model, history
 

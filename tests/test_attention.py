@@ -9,14 +9,7 @@ from torch import nn
 from course_lib.checks import SelfCheckFailed, ch04
 from course_lib.models.attention import AdditiveAttention
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small recurrent models run fastest on one thread (and do not fight other jobs for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -16,13 +16,7 @@ from course_lib.checks import SelfCheckFailed, ch02
 from course_lib.experiments import kingma_welling as kw
 from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- the experiment -------------------------------------------------------------------------------

@@ -17,13 +17,7 @@ from course_lib.models.recurrent import RecurrentAttentionDecoder, RecurrentAtte
 N_MELS, FRAMES, Z_DIM = 10, 7, 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small recurrent models run fastest on one thread (and do not fight other jobs for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -11,13 +11,7 @@ from course_lib.losses import make_vae_loss
 from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
 from course_lib.train import History, TensorLoader, evaluate, load_checkpoint, save_checkpoint, train
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _data(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:

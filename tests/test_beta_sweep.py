@@ -32,8 +32,8 @@ def test_active_dims_counts_varying_latents():
         beta_sweep.active_dims(np.zeros(5))
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_train_encode_and_held_out_terms_on_tiny_data():
-    torch.set_num_threads(1)
     x = torch.rand(64, 8, 4)
     model, history = beta_sweep.train_beta_vae(x, beta=4.0, seed=0, epochs=2, z_dim=3, hidden=(16,))
     assert len(history) == 2 and history[-1]["kl"] >= 0

@@ -9,13 +9,7 @@ from course_lib.checks.ch05 import small_vocabulary
 from course_lib.concepts import Symbol
 from course_lib.symbolic_data import grid_rows, labelled_rows, make_pairs, symbols_up_to
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -35,13 +35,7 @@ def test_kl_between_known_values():
         gaussian_kl_between(mu, logvar, torch.zeros(4, 3), logvar)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models train faster on one thread (and do not fight over a shared, busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()

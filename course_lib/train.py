@@ -10,11 +10,15 @@ Taught in chapters/02_vae_mnist.ipynb; chapters 3-5 call :func:`train` with thei
 * :class:`History`: one record per epoch, the batch-size-weighted means of the logs, ``val_``-prefixed
   validation logs, ``samples_seen`` and ``time_s``; ``.to_frame()`` gives a pandas DataFrame.
 * Checkpoints: ``train(..., checkpoint=path)`` loads the file if it was written by the same settings
-  (model, epochs, seed, optimiser, data size), otherwise trains and saves it atomically.
+  (model, optimiser, epochs, seed, loss function and its settings such as beta, capacity schedule,
+  batching and data), otherwise trains and saves it atomically.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import math
 import os
 import time
@@ -218,15 +222,82 @@ def _make_optimizer(optimizer: OptimizerSpec, model: nn.Module, lr: float) -> to
     raise ValueError(f"optimizer must be None, an Optimizer or a callable(params), got {optimizer!r}.")
 
 
-def _fingerprint(model: nn.Module, opt: torch.optim.Optimizer, epochs: int, seed: int, loader: Any) -> dict:
-    group = opt.param_groups[0]
+def _describe(obj: Any) -> Any:
+    """A stable, plain-Python description of a loss function (or any setting) for the fingerprint.
+
+    A function is described by its qualified name, a hash of its code, its defaults and the values it
+    closes over (``make_vae_loss(beta=4)`` closes over ``beta=4``); a :class:`functools.partial` by its
+    function and arguments; a tensor by its shape, dtype and sum. Anything else by its ``repr``
+    (one holding a memory address never matches, so such a checkpoint is always retrained).
+    """
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [_describe(o) for o in obj]
+    if isinstance(obj, dict):
+        return {str(k): _describe(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, functools.partial):
+        return {"partial": _describe(obj.func), "args": _describe(obj.args), "kw": _describe(obj.keywords)}
+    if isinstance(obj, Tensor):
+        return _describe_tensor(obj)
+    if inspect.isfunction(obj):
+        code = obj.__code__
+        cells = [c.cell_contents for c in obj.__closure__ or ()]
+        return {
+            "function": f"{obj.__module__}.{obj.__qualname__}",
+            "code": hashlib.sha1(code.co_code + repr(code.co_consts).encode()).hexdigest(),
+            "defaults": _describe(obj.__defaults__),
+            "kwdefaults": _describe(obj.__kwdefaults__),
+            "closure": {name: _describe(v) for name, v in zip(code.co_freevars, cells, strict=True)},
+        }
+    return repr(obj)
+
+
+def _describe_tensor(t: Tensor) -> dict[str, Any]:
+    total = float(t.detach().sum(dtype=torch.float64)) if t.numel() else 0.0
+    return {"shape": list(t.shape), "dtype": str(t.dtype), "sum": f"{total:.6g}"}
+
+
+def _fingerprint(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    epochs: int,
+    seed: int,
+    loader: Any,
+    loss_fn: LossFn,
+    capacity_schedule: Callable[[int], float] | None,
+) -> dict[str, Any]:
+    """Every setting that changes the trained weights: a checkpoint is reused only when all match.
+
+    Model architecture, optimiser and its hyperparameters, epochs, seed, the loss function with its
+    settings (beta, gamma, ...), the capacity at every step, the loader's batching and transform and
+    the shape, dtype and sum of its tensors.
+    """
+    hyper = {k: _describe(v) for k, v in opt.param_groups[0].items() if k != "params"}
+    batches = len(loader) if hasattr(loader, "__len__") else None
+    schedule = None
+    if capacity_schedule is not None and batches is not None:
+        values = [float(capacity_schedule(step)) for step in range(epochs * batches)]
+        schedule = hashlib.sha1(np.asarray(values, dtype=np.float64).tobytes()).hexdigest()
+    data = None
+    if isinstance(loader, TensorLoader):
+        data = {
+            "batch_size": loader.batch_size,
+            "shuffle": loader.shuffle,
+            "drop_last": loader.drop_last,
+            "transform": _describe(loader.transform),
+            "tensors": [_describe_tensor(t) for t in loader.tensors],
+        }
     return {
         "model": repr(model),
         "optimizer": type(opt).__name__,
-        "lr": float(group["lr"]),
+        "hyperparameters": hyper,
         "epochs": int(epochs),
         "seed": int(seed),
-        "batches_per_epoch": len(loader) if hasattr(loader, "__len__") else None,
+        "batches_per_epoch": batches,
+        "loss_fn": _describe(loss_fn),
+        "capacity_schedule": schedule,
+        "data": data,
     }
 
 
@@ -259,7 +330,9 @@ def train(
     seed_everything(seed)
     model.to(device)
     opt = _make_optimizer(optimizer, model, lr)
-    fingerprint = _fingerprint(model, opt, epochs, seed, loader)
+    fingerprint = None
+    if checkpoint is not None:
+        fingerprint = _fingerprint(model, opt, epochs, seed, loader, loss_fn, capacity_schedule)
     if checkpoint is not None and Path(checkpoint).is_file():
         try:
             meta = load_checkpoint(model, checkpoint)

@@ -94,6 +94,41 @@ def test_checkpoint_is_loaded_when_settings_match_and_retrained_otherwise(tmp_pa
     assert len(longer) == 3 and len(torch.load(path, weights_only=True)["meta"]["history"]) == 3
 
 
+def _fit_once(path, *, loss_fn=None, capacity_schedule=None, lr=1e-3, batch_size=32, flip=False) -> History:
+    x, _ = _data(128)
+    loader = TensorLoader(1 - x if flip else x, batch_size=batch_size)
+    return train(
+        _model(), loader, epochs=1, loss_fn=loss_fn, capacity_schedule=capacity_schedule, lr=lr,
+        checkpoint=path, progress=False,
+    )  # fmt: skip
+
+
+def _capacity(gamma: float, capacity: float) -> dict:
+    return {"loss_fn": make_vae_loss(gamma=gamma), "capacity_schedule": lambda step: capacity * step}
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ({"loss_fn": make_vae_loss(beta=1.0)}, {"loss_fn": make_vae_loss(beta=4.0)}),
+        (_capacity(gamma=10.0, capacity=0.1), _capacity(gamma=100.0, capacity=0.1)),
+        (_capacity(gamma=10.0, capacity=0.1), _capacity(gamma=10.0, capacity=0.2)),
+        ({}, {"lr": 1e-2}),
+        ({}, {"batch_size": 16}),
+        ({}, {"flip": True}),
+    ],
+    ids=["beta", "gamma", "capacity", "lr", "batch_size", "data"],
+)
+def test_checkpoint_is_retrained_when_a_setting_of_the_weights_changes(tmp_path, first, second):
+    path = tmp_path / "vae.pt"
+    _fit_once(path, **first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same settings (a fresh but equal loss_fn): reused
+        _fit_once(path, **first)
+    with pytest.warns(UserWarning, match="other settings"):
+        _fit_once(path, **second)
+
+
 def test_save_and_load_checkpoint_round_trip(tmp_path):
     model = _model()
     save_checkpoint(model, tmp_path / "sub" / "m.pt", note="hello", z=2)

@@ -112,6 +112,12 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(member, np.require(value, requirements="C"), allow_pickle=False)
 
 
+def _read_member(archive: zipfile.ZipFile, key: str) -> np.ndarray:
+    """One array of an npz archive, never unpickled (an object array raises ``ValueError``)."""
+    with archive.open(key + ".npy") as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
+
+
 def build_toy_dataset(
     preset: str = "default",
     seed: int = 0,
@@ -180,21 +186,39 @@ class ToyDataset(Dataset):
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> ToyDataset:
-        """Load a file written by :func:`build_toy_dataset` (no pickles are read)."""
+        """Load a file written by :func:`build_toy_dataset` (no pickles are read).
+
+        A file that is not a toy dataset (garbage, a truncated copy, another npz) raises a
+        ``ValueError`` that names it and says how to rebuild it.
+        """
         path = Path(path)
         if not path.exists():
             raise ValueError(f"no toy dataset file at {path}; build it with build_toy_dataset().")
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in (*_ARRAYS, "metadata") if k not in data.files]
+        rebuild = (
+            "delete it (load_toy_dataset() builds a missing file again) or rebuild it with "
+            "`python -m course_lib.datasets --preset <name> --seed <seed> --force`"
+        )
+
+        def invalid(reason: str) -> ValueError:
+            return ValueError(f"{path} is not a valid toy dataset file ({reason}): {rebuild}.")
+
+        try:
+            archive = zipfile.ZipFile(path)  # an npz is a zip of .npy files
+        except (zipfile.BadZipFile, OSError):
+            raise invalid("not an npz archive") from None
+        with archive:
+            names = {n.removesuffix(".npy") for n in archive.namelist()}
+            missing = [k for k in (*_ARRAYS, "metadata") if k not in names]
             if missing:
-                raise ValueError(f"{path} is not a toy dataset file: it lacks {missing}.")
-            metadata = json.loads(data["metadata"].item())
-            if metadata.get("format_version") != FORMAT_VERSION:
-                raise ValueError(
-                    f"{path} has format version {metadata.get('format_version')}, this code reads "
-                    f"{FORMAT_VERSION}: rebuild it with build_toy_dataset(force=True)."
-                )
-            arrays = {k: data[k] for k in _ARRAYS}
+                raise invalid(f"it lacks {missing}")
+            try:
+                arrays = {k: _read_member(archive, k) for k in (*_ARRAYS, "metadata")}
+                metadata = json.loads(arrays.pop("metadata").item())
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+                raise invalid("its arrays cannot be read") from None
+        if metadata.get("format_version") != FORMAT_VERSION:
+            version = metadata.get("format_version")
+            raise invalid(f"format version {version}, this code reads {FORMAT_VERSION}")
         return cls(**arrays, metadata=metadata, path=path)
 
     def __len__(self) -> int:

@@ -113,7 +113,26 @@ def test_invalid_settings_raise_a_clear_value_error(tmp_path):
     with pytest.raises(ValueError, match="no toy dataset file"):
         datasets.ToyDataset.from_file(tmp_path / "missing.npz")
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
-    with pytest.raises(ValueError, match="not a toy dataset"):
+    with pytest.raises(ValueError, match="not a valid toy dataset file"):
         datasets.ToyDataset.from_file(tmp_path / "other.npz")
     with pytest.raises(ValueError, match="sample rate"):
         datasets.dataset_metadata(PRESET, 0, LogMel(sr=8000))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "pickled", "truncated"])
+def test_a_corrupt_cache_names_the_file_and_how_to_rebuild_it(data_home, tmp_path, monkeypatch, damage):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    path = datasets.default_path(PRESET, 0)
+    if damage == "garbage":
+        path.write_bytes(b"\x93NUMPY garbage" * 100)
+    elif damage == "pickled":  # the right keys, but an object array where metadata should be
+        arrays = {k: np.zeros(2) for k in ("features", "latents_classes", "latents_values")}
+        np.savez(path, **arrays, metadata=np.array([{"preset": PRESET}], dtype=object))
+    else:
+        source = next(data_home.glob("toy_static_seed0_*.npz")).read_bytes()
+        path.write_bytes(source[: len(source) // 2])
+    with pytest.raises(ValueError) as info:
+        datasets.load_toy_dataset(PRESET, verbose=False)
+    message = str(info.value)
+    assert str(path) in message and "not a valid toy dataset file" in message
+    assert "--force" in message and "pickle" not in message.lower()

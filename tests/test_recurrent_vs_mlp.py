@@ -104,7 +104,8 @@ def test_top_mutual_information_finds_a_copied_factor():
     assert top["mi_top_a"] < 0.05
 
 
-def test_run_writes_one_row_per_run_and_skips_finished_rows(tmp_path):
+def test_run_writes_one_row_per_run_and_skips_finished_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))  # dataset and checkpoints: not data/
     out = tmp_path / "results.csv"
     table = exp.run(["envelope"], ["mlp"], [0], TINY, out, progress=False)
     assert out.exists() and len(table) == 1
@@ -124,5 +125,6 @@ def test_run_writes_one_row_per_run_and_skips_finished_rows(tmp_path):
     assert 0 <= row["mig_attack"] <= 1 and row["active_dims"] <= 3
     again = exp.run(["envelope"], ["mlp"], [0], TINY, out, progress=False)
     assert len(again) == 1  # the finished run is not repeated
+    assert list((tmp_path / "data" / "checkpoints").glob("ch04_envelope_mlp_*.pt"))
     with pytest.raises(ValueError, match="kind must be one of"):
         exp.run(["envelope"], ["cnn"], [0], TINY, out, progress=False)

@@ -1,14 +1,36 @@
-"""Unit tests of the self-check helper (course_lib.checks.compare)."""
+"""Unit tests of the self-checks (course_lib.checks): the comparison, the messages and hints a student
+sees, and one wrong implementation per known hole that each check must reject."""
+
+import inspect
 
 import numpy as np
 import pytest
 import torch
+from IPython.core.interactiveshell import InteractiveShell
+from torch import nn
 
-from course_lib.checks import SelfCheckFailed, compare, tour
+from course_lib import checks
+from course_lib.checks import Hint, SelfCheckFailed, ch01, ch02, ch03, ch04, ch05, compare, tour
+from course_lib.experiments.beta_sweep import make_mlp_vae
+from course_lib.losses import beta_vae_loss
+from course_lib.models.scan import scan_loss
+
+SR = ch01.SR
+
+
+@pytest.fixture(autouse=True)
+def fresh_hints():
+    """Each test starts as a student who has not failed any check yet."""
+    checks.reset_hints()
+    yield
+    checks.reset_hints()
 
 
 def _inputs(rng):
     return (rng.normal(size=(4, 3)),)
+
+
+# ------------------------------------------------------------------------------------ compare()
 
 
 def test_matching_function_passes_and_says_so(capsys):
@@ -16,9 +38,11 @@ def test_matching_function_passes_and_says_so(capsys):
     assert "double: matches the reference on 5 random inputs" in capsys.readouterr().out
 
 
-def test_wrong_values_fail_with_hint():
-    with pytest.raises(SelfCheckFailed, match=r"(?s)values differ.*Hint: multiply by two"):
-        compare(lambda x: x * 3, lambda x: 2 * x, _inputs, name="double", hint="multiply by two")
+def test_wrong_values_fail_with_what_was_expected_and_the_hint():
+    with pytest.raises(
+        SelfCheckFailed, match=r"(?s)values differ at index \(\d, \d\): expected .*, got .*Hint: x2"
+    ):
+        compare(lambda x: x * 3, lambda x: 2 * x, _inputs, name="double", hint="x2")
 
 
 def test_wrong_shape_is_named():
@@ -26,16 +50,20 @@ def test_wrong_shape_is_named():
         compare(lambda x: x.sum(0), lambda x: x, _inputs, name="identity", hint="return x")
 
 
-def test_tensors_and_tuples_are_compared():
-    compare(
-        lambda x: (torch.as_tensor(x), 1),
-        lambda x: (x, 1),
-        _inputs,
-        name="tuple",
-        hint="",
-    )
-    with pytest.raises(SelfCheckFailed, match="item 1"):
+def test_tensors_tuples_and_dicts_are_compared_and_a_difference_says_where():
+    compare(lambda x: (torch.as_tensor(x), 1), lambda x: (x, 1), _inputs, name="tuple", hint="")
+    with pytest.raises(SelfCheckFailed, match=r"returned\[1\]"):
         compare(lambda x: (x, 2), lambda x: (x, 1), _inputs, name="tuple", hint="")
+    with pytest.raises(SelfCheckFailed, match=r"returned\[1\]\['b'\]: values differ"):
+        compare(
+            lambda x: (x, {"a": 1.0, "b": x}),
+            lambda x: (x, {"a": 1.0, "b": 2 * x}),
+            _inputs,
+            name="d",
+            hint="",
+        )
+    with pytest.raises(SelfCheckFailed, match=r"lacks the keys \['b'\]"):
+        compare(lambda x: {"a": x}, lambda x: {"a": x, "b": x}, _inputs, name="d", hint="")
 
 
 def test_a_crash_is_a_failed_check_but_a_stub_passes_through():
@@ -56,6 +84,107 @@ def test_trials_must_be_positive():
         compare(np.abs, np.abs, _inputs, name="f", hint="", trials=0)
 
 
+# --------------------------------------------------------------- what the student sees on failure
+
+
+def _failure(fn) -> SelfCheckFailed:
+    with pytest.raises(SelfCheckFailed) as caught:
+        fn()
+    return caught.value
+
+
+def test_a_failure_renders_as_one_message_without_library_frames():
+    error = _failure(
+        lambda: tour.check_tone(lambda f0, level, sr, d: tour.reference_tone(f0, level, sr, d) / 2)
+    )
+    lines = error._render_traceback_()
+    text = "\n".join(lines)
+    assert lines[0].startswith("\N{CROSS MARK} Self-check failed")
+    assert "values differ" in text and "expected" in text and "Hint:" in text
+    assert "File " not in text and "course_lib" not in text and "Traceback" not in text
+
+
+def test_a_crash_in_the_student_code_shows_only_the_student_frame():
+    def tone(f0, level_db, sr, duration):
+        return np.zeros(3) + np.zeros(4)  # broadcasting error inside the student's code
+
+    text = "\n".join(_failure(lambda: tour.check_tone(tone))._render_traceback_())
+    assert "raised ValueError" in text and "Your code raised ValueError here:" in text
+    assert "np.zeros(3) + np.zeros(4)" in text
+    assert "course_lib" not in text and "site-packages" not in text
+
+
+def test_ipython_shows_the_message_instead_of_a_traceback(capsys):
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_cell(
+            "from course_lib.checks import tour\n"
+            "tour.check_tone(lambda f0, level, sr, d: tour.reference_tone(f0, level, sr, d) / 2)"
+        )
+    finally:
+        InteractiveShell.clear_instance()
+    shown = capsys.readouterr()
+    text = shown.out + shown.err
+    assert "Self-check failed" in text and "Hint:" in text
+    assert "Traceback" not in text and "compare(" not in text and "checks/__init__.py" not in text
+
+
+# ----------------------------------------------------------------------------------- graded hints
+
+
+def test_first_failure_nudges_and_a_later_failure_gives_the_formula():
+    def wrong(f0, level_db, sr, duration):
+        return tour.reference_tone(f0, level_db, sr, duration) / np.sqrt(2)
+
+    first = str(_failure(lambda: tour.check_tone(wrong)))
+    second = str(_failure(lambda: tour.check_tone(wrong)))
+    assert tour.TONE_HINT.nudge in first and tour.TONE_HINT.formula not in first
+    assert "fails again" in first
+    assert tour.TONE_HINT.formula in second
+    checks.reset_hints()
+    assert tour.TONE_HINT.nudge in str(_failure(lambda: tour.check_tone(wrong)))
+
+
+def _all_hints() -> list[tuple[str, Hint]]:
+    found = []
+    for module in (ch01, ch02, ch03, ch04, ch05, tour):
+        for name, value in inspect.getmembers(module):
+            if isinstance(value, Hint):
+                found.append((f"{module.__name__}.{name}", value))
+    return found
+
+
+CODE_MARKERS = (
+    "torch.",
+    "np.",
+    "F.",
+    "sklearn",
+    "randn_like",
+    "reduction=",
+    ".sum(",
+    ".mean(",
+    "def ",
+    "**",
+    " self.",
+    "[:, None]",
+)
+
+
+@pytest.mark.parametrize(("where", "hint"), _all_hints(), ids=lambda v: v if isinstance(v, str) else "")
+def test_no_hint_gives_the_code(where, hint):
+    for text in (hint.nudge, hint.formula):
+        assert not [m for m in CODE_MARKERS if m in text], f"{where} reads like code: {text}"
+    assert hint.nudge != hint.formula
+
+
+def test_every_chapter_has_graded_hints():
+    modules = {where.rsplit(".", 1)[0] for where, _ in _all_hints()}
+    assert modules == {f"course_lib.checks.{m}" for m in ("ch01", "ch02", "ch03", "ch04", "ch05", "tour")}
+
+
+# ----------------------------------------------------------------------------------- the tour
+
+
 def test_tour_check_catches_the_missing_sqrt2():
     def without_sqrt2(f0, level_db, sr, duration):
         return tour.reference_tone(f0, level_db, sr, duration) / np.sqrt(2)
@@ -68,3 +197,158 @@ def test_tour_check_catches_the_missing_sqrt2():
 def test_reference_tone_has_the_requested_rms_level():
     x = tour.reference_tone(100.0, -20.0, 16000, 1.0)
     assert 20 * np.log10(np.sqrt(np.mean(x**2))) == pytest.approx(-20.0, abs=1e-6)
+
+
+# ------------------------------------------------------------------ chapter 1: your own factor
+
+
+def _render_brightness(values):
+    """Clips whose brightness rises with the value (harmonic tilt), RMS-normalised."""
+    t = np.arange(SR // 4) / SR
+    k = np.arange(1, 21)[:, None]
+    clips = [(k**-tilt * np.sin(2 * np.pi * 200 * k * t)).sum(0) for tilt in (3.0 - np.asarray(values))]
+    return np.stack([c / np.sqrt(np.mean(c**2)) * 0.1 for c in clips])
+
+
+def _centroid(audio):
+    spectrum = np.abs(np.fft.rfft(audio, axis=1))
+    freqs = np.fft.rfftfreq(audio.shape[1], 1 / SR)
+    return (spectrum * freqs).sum(1) / spectrum.sum(1)
+
+
+def test_new_factor_check_passes_a_descriptor_that_measures_the_sound(capsys):
+    ch01.check_new_factor(_render_brightness, [0.0, 0.5, 1.0, 1.5], _centroid)
+    assert "monotone descriptor" in capsys.readouterr().out
+
+
+def test_new_factor_check_rejects_a_descriptor_that_never_reads_the_audio():
+    with pytest.raises(SelfCheckFailed, match="does not measure the audio"):
+        ch01.check_new_factor(_render_brightness, [0.0, 0.5, 1.0, 1.5], lambda a: np.arange(len(a)))
+
+
+def test_new_factor_check_rejects_a_loudness_factor_and_a_wrong_length():
+    def louder(values):
+        return _render_brightness(np.zeros(len(values))) * np.asarray(values)[:, None]
+
+    with pytest.raises(SelfCheckFailed, match="RMS level changes"):
+        ch01.check_new_factor(louder, [1.0, 2.0, 4.0], lambda a: np.sqrt(np.mean(a**2, axis=1)))
+    with pytest.raises(SelfCheckFailed, match="one number per clip"):
+        ch01.check_new_factor(_render_brightness, [0.0, 0.5, 1.0], lambda a: _centroid(a)[:2])
+
+
+# ------------------------------------------------------------------ chapter 2: encoder and decoder
+
+
+class GoodEncoder(nn.Module):
+    def __init__(self, in_dim, hidden, z_dim):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(in_dim, hidden[0]), nn.Tanh())
+        self.mu, self.logvar = nn.Linear(hidden[0], z_dim), nn.Linear(hidden[0], z_dim)
+
+    def forward(self, x):
+        h = self.body(x.reshape(len(x), -1))
+        return self.mu(h), self.logvar(h)
+
+
+class OneHeadEncoder(GoodEncoder):
+    """A valid variant: one linear layer gives [mu, logvar], split in two."""
+
+    def __init__(self, in_dim, hidden, z_dim):
+        super().__init__(in_dim, hidden, z_dim)
+        self.head = nn.Linear(hidden[0], 2 * z_dim)
+        del self.mu, self.logvar
+
+    def forward(self, x):
+        return self.head(self.body(x.flatten(1))).chunk(2, dim=1)
+
+
+class NoFlattenEncoder(GoodEncoder):
+    def forward(self, x):
+        h = self.body(x)
+        return self.mu(h), self.logvar(h)
+
+
+class SoftplusLogvarEncoder(GoodEncoder):
+    def forward(self, x):
+        mu, logvar = super().forward(x)
+        return mu, nn.functional.softplus(logvar)
+
+
+class GoodDecoder(nn.Module):
+    def __init__(self, z_dim, hidden, out_dim):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(z_dim, hidden[0]), nn.Tanh(), nn.Linear(hidden[0], out_dim))
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class ScaledSigmoidDecoder(GoodDecoder):
+    def forward(self, z):
+        return 10 * torch.sigmoid(super().forward(z)) - 5
+
+
+def test_encoder_and_decoder_checks_pass_valid_designs(capsys):
+    ch02.check_encoder(GoodEncoder)
+    ch02.check_encoder(OneHeadEncoder)
+    ch02.check_decoder(GoodDecoder)
+    assert capsys.readouterr().out.count("\N{WHITE HEAVY CHECK MARK}") == 3
+
+
+def test_encoder_check_rejects_a_missing_flatten():
+    with pytest.raises(SelfCheckFailed, match=r"(?s)forward raised .*shape \(5, 1, 3, 4\).*flatten"):
+        ch02.check_encoder(NoFlattenEncoder)
+
+
+def test_encoder_check_rejects_an_activation_on_a_head():
+    with pytest.raises(SelfCheckFailed, match="logvar is not the output of a linear layer"):
+        ch02.check_encoder(SoftplusLogvarEncoder)
+
+
+def test_decoder_check_rejects_a_scaled_sigmoid():
+    with pytest.raises(SelfCheckFailed, match="not the last linear layer's output"):
+        ch02.check_decoder(ScaledSigmoidDecoder)
+
+
+# ---------------------------------------------------------------- chapter 3: the beta-VAE loss
+
+
+def test_beta_vae_loss_check_names_the_key_that_differs():
+    def wrong_kl_log(model, x, beta=1.0, capacity=None, gamma=None):
+        loss, logs = beta_vae_loss(model, x, beta, capacity, gamma)
+        return loss, {**logs, "kl": logs["kl"] * 2}
+
+    def make_model():
+        return make_mlp_vae(in_shape=(4, 3), z_dim=2, hidden=(8,))
+
+    example = torch.zeros(4, 4, 3)
+    ch03.check_beta_vae_loss(beta_vae_loss, make_model, example)
+    with pytest.raises(SelfCheckFailed, match=r"returned\[1\]\['kl'\]: values differ"):
+        ch03.check_beta_vae_loss(wrong_kl_log, make_model, example)
+
+
+# ---------------------------------------------------------------------- chapter 5: the SCAN loss
+
+
+def test_scan_loss_check_requires_the_dict_the_training_cell_reads():
+    ch05.check_scan_loss(scan_loss)
+    with pytest.raises(SelfCheckFailed, match=r"returned a Tensor; expected a dict .*terms\['loss'\]"):
+        ch05.check_scan_loss(lambda *args: scan_loss(*args)["loss"])
+
+
+def test_scan_loss_check_names_the_term_that_differs():
+    def no_grounding_in_log(*args):
+        return {**scan_loss(*args), "kl_ground": torch.tensor(0.0, dtype=torch.float64)}
+
+    with pytest.raises(SelfCheckFailed, match=r"returned\['kl_ground'\]"):
+        ch05.check_scan_loss(no_grounding_in_log)
+
+
+def test_chapter4_failures_also_render_without_library_frames():
+    class Wrong(nn.Module):
+        def __init__(self, query_dim, key_dim, attn_dim):
+            super().__init__()
+            self.proj = nn.Linear(query_dim, attn_dim)
+
+    text = "\n".join(_failure(lambda: ch04.check_attention(Wrong))._render_traceback_())
+    assert "names and shapes" in text and "File " not in text

@@ -5,24 +5,99 @@ Taught in book/tour.ipynb (and in book/exercises.md). Each chapter has a module
 
     from course_lib.checks import ch02
     ch02.check_kl(kl_divergence)   # prints a clear pass, or raises SelfCheckFailed with a hint
+
+A failing check shows one short message in the notebook (what went wrong, what was expected, a
+hint) instead of a traceback through this library: :class:`SelfCheckFailed` tells IPython how to
+display itself. Hints are graded: the first failure of a check gives a nudge, a later failure of the
+same check gives the formula (:class:`Hint`); no hint ever gives the code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import traceback
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
 from course_lib.config import seed_everything
 
+_LIBRARY_DIR = str(Path(__file__).resolve().parents[1])
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A graded hint: ``nudge`` on a check's first failure, ``formula`` on every later failure."""
+
+    nudge: str
+    formula: str
+
+
+_failures: Counter[str] = Counter()
+"""How many times each check (by name) has failed in this Python session."""
+
+
+def reset_hints() -> None:
+    """Forget every failure, so the next failure of each check gives its first hint again."""
+    _failures.clear()
+
+
+def hint_for(name: str, hint: str | Hint) -> str:
+    """Count one failure of check ``name`` and return the hint text for this failure."""
+    _failures[name] += 1
+    if isinstance(hint, str):
+        return hint
+    if _failures[name] == 1:
+        return f"{hint.nudge}\n(If the check fails again, the hint will give the formula.)"
+    return hint.formula
+
+
+def _student_frames(error: BaseException | None) -> list[str]:
+    """The traceback lines of ``error`` in the student's code (not in this library, nor in torch)."""
+    if error is None or error.__traceback__ is None:
+        return []
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith(_LIBRARY_DIR) and "site-packages" not in frame.filename
+    ]
+    return "".join(traceback.format_list(frames)).rstrip("\n").splitlines()
+
 
 class SelfCheckFailed(AssertionError):
-    """Raised by a self-check when the student's answer differs from the reference."""
+    """Raised by a self-check when the student's answer differs from the reference.
+
+    ``str(error)`` is the whole message; in IPython the error shows only that message (and, when the
+    student's own function crashed, the lines of the student's code that raised), no library frames.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython displays instead of a traceback (IPython calls this hook when it exists)."""
+        lines = ["\N{CROSS MARK} Self-check failed", *(f"  {line}" for line in str(self).splitlines())]
+        cause = self.__cause__
+        frames = _student_frames(cause)
+        if cause is not None and frames:
+            lines += ["", f"Your code raised {type(cause).__name__} here:", *frames]
+        return lines
+
+
+def fail(
+    name: str, problem: str, hint: str | Hint | None = None, *, cause: BaseException | None = None
+) -> NoReturn:
+    """Raise :class:`SelfCheckFailed` for check ``name``: ``problem`` says what differed, then the hint."""
+    message = f"{name}: {problem}"
+    if hint is not None:
+        message += f"\nHint: {hint_for(name, hint)}"
+    raise SelfCheckFailed(message) from cause
 
 
 def _to_numpy(value: Any) -> Any:
-    """Turn tensors (and tuples/lists of them) into NumPy arrays for comparison."""
+    """Turn tensors (and tuples/lists/dicts of them) into NumPy arrays for comparison."""
+    if isinstance(value, Mapping):
+        return {key: _to_numpy(v) for key, v in value.items()}
     if isinstance(value, (tuple, list)):
         return type(value)(_to_numpy(v) for v in value)
     if hasattr(value, "detach"):
@@ -30,26 +105,52 @@ def _to_numpy(value: Any) -> Any:
     return np.asarray(value) if isinstance(value, (int, float, np.number, np.ndarray)) else value
 
 
-def _compare_values(got: Any, want: Any, atol: float, rtol: float) -> str | None:
-    """Return ``None`` when ``got`` matches ``want``, otherwise a one-line description of the difference."""
+def _first_difference(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> str:
+    """Where two same-shape arrays differ most: index, expected and received values, tolerance."""
+    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    where = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
+    at = f" at index {tuple(int(i) for i in where)}" if where else ""
+    return (
+        f"values differ{at}: expected {want[where]:.6g}, got {got[where]:.6g} "
+        f"(tolerance {atol:g} + {rtol:g}*|expected|)"
+    )
+
+
+def _compare_values(got: Any, want: Any, atol: float, rtol: float, path: str = "") -> str | None:
+    """Return ``None`` when ``got`` matches ``want``, otherwise a one-line description of the difference.
+
+    ``path`` names the part being compared (``returned[1]['kl']``) so a nested mismatch says where it is.
+    """
     got, want = _to_numpy(got), _to_numpy(want)
+    where = f"{path}: " if path else ""
+    if isinstance(want, Mapping):
+        if not isinstance(got, Mapping):
+            return f"{where}expected a dict with the keys {sorted(want)}, got {type(got).__name__}"
+        missing = sorted(set(want) - set(got))
+        if missing:
+            return f"{where}the dict lacks the keys {missing} (expected the keys {sorted(want)})"
+        for key in want:
+            problem = _compare_values(got[key], want[key], atol, rtol, f"{path or 'returned'}[{key!r}]")
+            if problem:
+                return problem
+        return None
     if isinstance(want, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(want):
-            return f"expected a sequence of {len(want)} values, got {type(got).__name__}"
+            return f"{where}expected a sequence of {len(want)} values, got {type(got).__name__}"
         for i, (g, w) in enumerate(zip(got, want, strict=True)):
-            problem = _compare_values(g, w, atol, rtol)
+            problem = _compare_values(g, w, atol, rtol, f"{path or 'returned'}[{i}]")
             if problem:
-                return f"item {i}: {problem}"
+                return problem
         return None
     if not isinstance(want, np.ndarray):
-        return None if got == want else f"expected {want!r}, got {got!r}"
+        return None if got == want else f"{where}expected {want!r}, got {got!r}"
     if not isinstance(got, np.ndarray):
-        return f"expected an array or tensor, got {type(got).__name__}"
+        return f"{where}expected an array or tensor, got {type(got).__name__}"
     if got.shape != want.shape:
-        return f"expected shape {want.shape}, got shape {got.shape}"
+        return f"{where}expected shape {want.shape}, got shape {got.shape}"
     if not np.allclose(got, want, atol=atol, rtol=rtol, equal_nan=False):
-        worst = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
-        return f"values differ (largest absolute difference {worst:.3g}, tolerance {atol:g} + {rtol:g}*|x|)"
+        return where + _first_difference(got, want, atol, rtol)
     return None
 
 
@@ -59,7 +160,7 @@ def compare(
     make_inputs: Callable[[np.random.Generator], tuple],
     *,
     name: str,
-    hint: str,
+    hint: str | Hint,
     trials: int = 5,
     atol: float = 1e-5,
     rtol: float = 1e-4,
@@ -68,8 +169,9 @@ def compare(
     """Run ``student_fn`` and ``reference_fn`` on ``trials`` random inputs and compare the outputs.
 
     ``make_inputs(rng)`` returns the positional arguments of one call. Prints a one-line pass, or
-    raises :class:`SelfCheckFailed` with what differed and the ``hint``. A ``NotImplementedError``
-    from an unfinished exercise is passed through unchanged so the stub's message stays visible.
+    raises :class:`SelfCheckFailed` with what differed and the ``hint`` (graded when it is a
+    :class:`Hint`). A ``NotImplementedError`` from an unfinished exercise is passed through
+    unchanged so the stub's message stays visible.
     """
     if trials < 1:
         raise ValueError(f"trials must be at least 1, got {trials}.")
@@ -81,11 +183,11 @@ def compare(
             got = student_fn(*args)
         except NotImplementedError:
             raise
+        except SelfCheckFailed:
+            raise
         except Exception as error:  # a crash is a failed check with its cause attached
-            raise SelfCheckFailed(
-                f"{name}: your function raised {error!r} on trial {trial + 1}.\nHint: {hint}"
-            ) from error
+            fail(name, f"your function raised {error!r} on trial {trial + 1}.", hint, cause=error)
         problem = _compare_values(got, want, atol, rtol)
         if problem:
-            raise SelfCheckFailed(f"{name}: {problem} on trial {trial + 1} of {trials}.\nHint: {hint}")
+            fail(name, f"{problem}, on trial {trial + 1} of {trials}.", hint)
     print(f"\N{WHITE HEAVY CHECK MARK} {name}: matches the reference on {trials} random inputs.")

@@ -18,10 +18,49 @@ import numpy as np
 import scipy.stats
 
 from course_lib import synth
-from course_lib.checks import SelfCheckFailed, compare
+from course_lib.checks import Hint, compare, fail
 from course_lib.factors import Factor, FactorSpace
 
 SR = 16000
+
+BANK_HINT = Hint(
+    nudge=(
+        "each partial's phase must grow with its own frequency, start at phases[k] on the first sample,"
+        " and a partial at or above the Nyquist frequency (sr / 2) must be silent."
+    ),
+    formula=(
+        "for partial k and sample n: phase_k[n] = phases[k] + 2 pi sum_{m<n} f_k[m] / sr (a running sum"
+        " that starts at zero on sample 0); out[n] = sum_k amps[k] sin(phase_k[n]), with amps[k] counted"
+        " as 0 wherever f_k[n] >= sr / 2. freqs is [K] (constant) or [K, n_samples] (vibrato)."
+    ),
+)
+ENVELOPE_HINT = Hint(
+    nudge=(
+        "the envelope is a product of three pieces (a rise, a decay, a fall), each between 0 and 1, and"
+        " it is zero before t = 0 and after t = duration; times arrive in milliseconds and seconds."
+    ),
+    formula=(
+        "env(t) = rise(t) decay(t) fall(t) for 0 <= t <= duration, else 0, with times in seconds"
+        " (attack = attack_ms / 1000, release = release_ms / 1000): rise = clip(t / attack, 0, 1);"
+        " decay = exp(-max(t - attack, 0) ln(1000) / t60) (1 when t60 is infinite);"
+        " fall = clip((duration - t) / release, 0, 1)."
+    ),
+)
+MIX_HINT = Hint(
+    nudge="only the noise is scaled; choose its gain from the two signals' mean powers and the HNR in dB.",
+    formula=(
+        "with P_h = mean(harmonic^2) and P_n = mean(noise^2), the gain c must satisfy"
+        " 10 log10(P_h / (c^2 P_n)) = hnr_db, so c = sqrt(P_h / (P_n 10^(hnr_db / 10)));"
+        " return harmonic + c noise."
+    ),
+)
+MAPPING_HINT = Hint(
+    nudge="the order is the one of dSprites: row-major, the last factor changes fastest.",
+    formula=(
+        "with bases[k] = product of sizes[k+1:] (so the last base is 1): index = sum_k classes[k] bases[k];"
+        " going back, classes[k] = floor(index / bases[k]) mod sizes[k]."
+    ),
+)
 
 
 def _bank_inputs(rng: np.random.Generator) -> tuple:
@@ -41,12 +80,7 @@ def check_oscillator_bank(oscillator_bank: Callable) -> None:
         synth.oscillator_bank,
         _bank_inputs,
         name="oscillator_bank",
-        hint=(
-            "freqs is [K] or [K, n_samples]; accumulate each partial's phase from its instantaneous "
-            "frequency, "
-            "phase[n] = phases[k] + 2*pi*sum_{m<n} f_k[m]/sr (so phase[0] = phases[k]: np.cumsum shifted by "
-            "one sample), add amps[k]*sin(phase), and give zero amplitude wherever f_k >= sr/2."
-        ),
+        hint=BANK_HINT,
         atol=1e-6,
     )
 
@@ -73,12 +107,7 @@ def check_envelope(envelope: Callable) -> None:
         reference_envelope,
         _envelope_inputs,
         name="envelope",
-        hint=(
-            "product of three clipped pieces, zero outside 0 <= t <= duration: "
-            "rise = clip(t / attack, 0, 1); "
-            "decay = exp(-max(t - attack, 0) * ln(1000) / t60) (t60 = inf gives 1); "
-            "fall = clip((duration - t) / release, 0, 1); times in seconds (attack_ms / 1000)."
-        ),
+        hint=ENVELOPE_HINT,
         atol=1e-9,
     )
 
@@ -96,10 +125,7 @@ def check_mix_at_hnr(mix_at_hnr: Callable) -> None:
         synth.mix_at_hnr,
         _mix_inputs,
         name="mix_at_hnr",
-        hint=(
-            "scale the noise by c so that 10*log10(mean(harmonic**2) / mean((c*noise)**2)) == hnr_db, i.e. "
-            "c = sqrt(P_h / (P_n * 10**(hnr_db/10))), and return harmonic + c*noise."
-        ),
+        hint=MIX_HINT,
         atol=1e-9,
     )
 
@@ -117,10 +143,7 @@ def _mapping_inputs(rng: np.random.Generator) -> tuple:
 
 def check_index_mapping(index_to_classes: Callable, classes_to_index: Callable) -> None:
     """Check ``index_to_classes(index [n], sizes) -> [n, K]`` and its inverse ``classes_to_index``."""
-    hint = (
-        "row-major order, last factor fastest (like dSprites): bases[k] = prod(sizes[k+1:]), "
-        "index = sum_k classes[k] * bases[k]; going back, classes[k] = (index // bases[k]) % sizes[k]."
-    )
+    hint = MAPPING_HINT
     compare(
         index_to_classes,
         lambda idx, sizes: _space(sizes).index_to_classes(idx),
@@ -157,31 +180,79 @@ def check_new_factor(
     just loudness in disguise).
     """
     values = np.asarray(values, dtype=np.float64)
+    name = "new factor"
     if values.ndim != 1 or len(values) < 3:
-        raise SelfCheckFailed("new factor: give at least 3 values in a 1-D sequence.")
+        fail(name, f"give at least 3 values in a 1-D sequence, got shape {values.shape}.")
     audio = np.asarray(render(values), dtype=np.float64)
     if audio.ndim != 2 or audio.shape[0] != len(values):
-        raise SelfCheckFailed(f"new factor: render must return [n_values, samples], got shape {audio.shape}.")
+        fail(name, f"render must return [n_values={len(values)}, samples], got shape {audio.shape}.")
     if not np.all(np.isfinite(audio)):
-        raise SelfCheckFailed("new factor: the audio holds NaN or inf samples.")
+        fail(name, "the audio holds NaN or inf samples; every sample must be a finite number.")
     if np.min(np.abs(np.diff(audio, axis=0)).max(axis=1)) == 0:
-        raise SelfCheckFailed(
-            "new factor: two successive values give identical audio; the factor does nothing."
-        )
-    measured = np.asarray(descriptor(audio), dtype=np.float64).reshape(-1)
+        fail(name, "two successive values give identical audio; the factor does nothing.", FACTOR_HINT)
+    measured = _measure(descriptor, audio)
     rho = scipy.stats.spearmanr(values, measured).statistic
     if not np.isfinite(rho) or abs(rho) < min_rho:
-        raise SelfCheckFailed(
-            f"new factor: the descriptor follows the values with Spearman rho = {rho:.2f} (need |rho| >= "
-            f"{min_rho}).\nHint: choose a descriptor that measures what your factor changes, "
-            "or a wider range."
+        fail(
+            name,
+            f"the descriptor follows the values with Spearman rho = {rho:.2f}; expected |rho| >= {min_rho}.",
+            DESCRIPTOR_HINT,
         )
+    _check_descriptor_reads_audio(descriptor, audio, values, rho, min_rho)
     level = 10 * np.log10(np.mean(audio**2, axis=1) + 1e-20)
     if level.max() - level.min() > max_level_change_db:
-        raise SelfCheckFailed(
-            f"new factor: the RMS level changes by {level.max() - level.min():.1f} dB along the factor.\n"
-            "Hint: normalise each clip's RMS so that level stays its own factor."
+        fail(
+            name,
+            f"the RMS level changes by {level.max() - level.min():.1f} dB along the factor; expected at "
+            f"most {max_level_change_db:g} dB.",
+            LEVEL_HINT,
         )
     print(
         f"\N{WHITE HEAVY CHECK MARK} new factor: monotone descriptor (Spearman rho = {rho:.2f}), level kept."
     )
+
+
+FACTOR_HINT = Hint(
+    nudge="render must use each value to change the sound; print a few clips' first samples to see it.",
+    formula="clip_i = synthesis(values[i]): the parameter your factor controls must be set from values[i].",
+)
+DESCRIPTOR_HINT = Hint(
+    nudge="choose a descriptor that measures what your factor changes (or try a wider range of values).",
+    formula=(
+        "descriptor(audio)[i] must be a number computed from audio[i] alone that rises (or falls) with"
+        " values[i]: e.g. the mean spectral centroid for a brightness factor, the f0 for a pitch factor."
+    ),
+)
+LEVEL_HINT = Hint(
+    nudge="loudness is its own factor: keep it fixed while your factor varies.",
+    formula="divide each clip by its RMS, sqrt(mean(clip^2)), and multiply by one common target RMS.",
+)
+
+
+def _measure(descriptor: Callable[[np.ndarray], np.ndarray], audio: np.ndarray) -> np.ndarray:
+    """``descriptor(audio)`` as a float vector with one value per clip, or a failed check."""
+    measured = np.asarray(descriptor(audio), dtype=np.float64).reshape(-1)
+    if measured.shape != (len(audio),):
+        fail(
+            "new factor", f"descriptor must return one number per clip ({len(audio)}), got {measured.shape}."
+        )
+    return measured
+
+
+def _check_descriptor_reads_audio(
+    descriptor: Callable[[np.ndarray], np.ndarray],
+    audio: np.ndarray,
+    values: np.ndarray,
+    rho: float,
+    min_rho: float,
+) -> None:
+    """Fail unless the descriptor's numbers follow the clips: clips in reverse order, numbers reversed too."""
+    reordered = _measure(descriptor, audio[::-1])[::-1]
+    rho_reordered = scipy.stats.spearmanr(values, reordered).statistic
+    if not np.isfinite(rho_reordered) or rho_reordered * rho < min_rho**2:
+        fail(
+            "new factor",
+            "with the clips given in reverse order the descriptor's numbers do not follow them (Spearman rho"
+            f" {rho:.2f} in order, {rho_reordered:.2f} reversed): it does not measure the audio.",
+            DESCRIPTOR_HINT,
+        )

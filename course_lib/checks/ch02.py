@@ -22,21 +22,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.checks import SelfCheckFailed, compare
+from course_lib.checks import Hint, compare, fail
 from course_lib.losses import gaussian_kl
 
-REPARAM_HINT = (
-    "return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu): the standard deviation is exp(logvar / 2),"
-    " and the noise must be drawn with torch (randn_like) so that the same seed gives the same z."
+REPARAM_HINT = Hint(
+    nudge=(
+        "z must be a random draw from N(mu, sigma^2) written as a deterministic function of mu, logvar and"
+        " standard normal noise, so that gradients flow; logvar is log sigma^2, not sigma."
+    ),
+    formula=(
+        "z = mu + sigma * eps, with sigma = exp(logvar / 2) and eps ~ N(0, I) of the same shape as mu,"
+        " drawn with torch's generator (so that the same torch seed gives the same z)."
+    ),
 )
-KL_HINT = (
-    "KL(N(mu, sigma^2) || N(0, 1)) = 0.5 * (mu^2 + sigma^2 - 1 - log sigma^2) for each latent dimension,"
-    " with sigma^2 = exp(logvar); sum over the latent dimensions (dim=1) and return one value per example."
+KL_HINT = Hint(
+    nudge=(
+        "the KL between two Gaussians has a closed form; compute it per latent dimension, then sum over"
+        " the latent dimensions (one value per example)."
+    ),
+    formula=(
+        "KL(N(mu, sigma^2) || N(0, 1)) = 0.5 (mu^2 + sigma^2 - 1 - log sigma^2) per latent dimension,"
+        " with sigma^2 = exp(logvar); sum over the latent dimensions (dim 1): the result is [B]."
+    ),
 )
-ELBO_HINT = (
-    "per example: the reconstruction term is F.binary_cross_entropy_with_logits(logits, x, reduction='none')"
-    " summed over every pixel, plus your kl_divergence(mu, logvar); then average over the batch (a scalar)."
-    " Never average over pixels: that divides the reconstruction by 784 and acts like beta = 784."
+ELBO_HINT = Hint(
+    nudge=(
+        "per example, add the reconstruction term (summed over every pixel) and the KL; then average over"
+        " the batch to get one scalar. Never average over pixels: that acts like beta = 784."
+    ),
+    formula=(
+        "loss = (1/B) sum_b [ sum_pixels BCE(sigmoid(logits_b), x_b) + KL_b ], where"
+        " BCE(p, x) = -(x log p + (1 - x) log(1 - p)) computed from the logits (torch has a numerically"
+        " stable version 'with logits') and KL_b is your kl_divergence."
+    ),
 )
 
 
@@ -88,13 +106,15 @@ def check_reparameterize(student_fn: Callable) -> None:
     if not torch.allclose(mean, mu.detach()[0], atol=0.05) or not torch.allclose(
         std, torch.tensor([1.0, np.e]), atol=0.05
     ):
-        raise SelfCheckFailed(
-            f"reparameterize: 20,000 draws have mean {mean.tolist()} and std {std.tolist()}, expected "
-            f"[1, -2] and [1, {np.e:.3f}].\nHint: {REPARAM_HINT}"
+        fail(
+            "reparameterize",
+            f"20,000 draws have mean {[round(v, 3) for v in mean.tolist()]} and std"
+            f" {[round(v, 3) for v in std.tolist()]}; expected mean [1, -2] and std [1, {np.e:.3f}].",
+            REPARAM_HINT,
         )
     z.sum().backward()
     if mu.grad is None or logvar.grad is None:
-        raise SelfCheckFailed(f"reparameterize: no gradient reaches mu or logvar.\nHint: {REPARAM_HINT}")
+        fail("reparameterize", "no gradient reaches mu or logvar; expected both to get one.", REPARAM_HINT)
 
 
 def check_kl(student_fn: Callable) -> None:
@@ -134,47 +154,96 @@ def check_negative_elbo(student_fn: Callable) -> None:
 
 
 def _check_module(
-    name: str, module: nn.Module, inputs: torch.Tensor, expect: Callable[[object], str | None], hint: str
+    name: str,
+    module: nn.Module,
+    inputs: torch.Tensor,
+    expect: Callable[[object, list[torch.Tensor]], str | None],
+    hint: Hint,
 ) -> None:
-    """Run ``module`` on ``inputs``; ``expect(output)`` returns a problem or None; then check gradients."""
+    """Run ``module`` on ``inputs``; ``expect(output, linear_outputs)`` returns a problem or None.
+
+    ``linear_outputs`` are the outputs of every ``nn.Linear`` called during the forward pass, in order.
+    Then check that every parameter receives a gradient.
+    """
     if not isinstance(module, nn.Module):
-        raise SelfCheckFailed(f"{name}: expected an nn.Module, got {type(module).__name__}.\nHint: {hint}")
+        fail(name, f"expected an nn.Module, got {type(module).__name__}.", hint)
+    linear_outputs: list[torch.Tensor] = []
+    hooks = [
+        layer.register_forward_hook(lambda _layer, _inputs, out: linear_outputs.append(out))
+        for layer in module.modules()
+        if isinstance(layer, nn.Linear)
+    ]
     try:
         out = module(inputs)
     except NotImplementedError:
         raise
     except Exception as error:
-        raise SelfCheckFailed(f"{name}: forward raised {error!r}.\nHint: {hint}") from error
-    problem = expect(out)
+        fail(name, f"forward raised {error!r} on inputs of shape {tuple(inputs.shape)}.", hint, cause=error)
+    finally:
+        for handle in hooks:
+            handle.remove()
+    problem = expect(out, linear_outputs)
     if problem:
-        raise SelfCheckFailed(f"{name}: {problem}.\nHint: {hint}")
+        fail(name, f"{problem}.", hint)
     params = list(module.parameters())
     if not params:
-        raise SelfCheckFailed(f"{name}: the module has no parameters (use nn.Linear layers).\nHint: {hint}")
+        fail(name, "the module has no parameters; expected nn.Linear layers.", hint)
     total = sum(o.sum() for o in (out if isinstance(out, tuple) else (out,)))
     total.backward()
     if any(p.grad is None for p in params):
-        raise SelfCheckFailed(f"{name}: some parameters receive no gradient.\nHint: {hint}")
+        fail(name, "some parameters receive no gradient; expected every layer to be used in forward.", hint)
 
 
-ENCODER_HINT = (
-    "subclass nn.Module; in __init__ build hidden nn.Linear layers with an activation, then two heads"
-    " nn.Linear(last_hidden, z_dim) for mu and for logvar; forward(x) flattens x to [B, in_dim] and returns"
-    " the tuple (mu, logvar), each [B, z_dim], with no activation on the heads (logvar may be negative)."
+def _is_linear_output(tensor: torch.Tensor, linear_outputs: list[torch.Tensor]) -> bool:
+    """True when ``tensor`` is (a column block of) the output of one of the ``nn.Linear`` layers called."""
+    for out in linear_outputs:
+        if out.shape[:-1] != tensor.shape[:-1] or out.shape[-1] < tensor.shape[-1]:
+            continue
+        width = tensor.shape[-1]
+        for start in range(0, out.shape[-1] - width + 1, width):
+            if torch.equal(out[..., start : start + width], tensor):
+                return True
+    return False
+
+
+ENCODER_HINT = Hint(
+    nudge=(
+        "images arrive as [B, 1, H, W] (or any [B, ...] shape): flatten each example before the first"
+        " layer, and give mu and logvar two separate linear heads with no activation after them."
+    ),
+    formula=(
+        "h = tanh(W_1 flatten(x) + b_1) (one such layer per hidden width), then mu = W_mu h + b_mu and"
+        " logvar = W_logvar h + b_logvar, each [B, z_dim]; flatten(x) turns [B, ...] into [B, in_dim],"
+        " and forward returns the tuple (mu, logvar)."
+    ),
 )
-DECODER_HINT = (
-    "subclass nn.Module; hidden nn.Linear layers with an activation, then nn.Linear(last_hidden, out_dim);"
-    " forward(z) returns logits [B, out_dim] with NO sigmoid: the Bernoulli loss applies it itself."
+DECODER_HINT = Hint(
+    nudge=(
+        "the decoder returns logits, the numbers before any sigmoid: the Bernoulli loss applies the"
+        " sigmoid itself. Nothing may follow the last linear layer."
+    ),
+    formula=(
+        "h = tanh(W_1 z + b_1) (one such layer per hidden width), then logits = W_out h + b_out,"
+        " [B, out_dim], returned as they are: no sigmoid, no scaling, no other function after the"
+        " last linear layer."
+    ),
 )
+
+ENCODER_INPUT_SHAPE = (5, 1, 3, 4)
+"""The encoder check feeds images shaped like MNIST's [B, 1, H, W] (in_dim = 12) to test the flatten."""
 
 
 def check_encoder(encoder_class: Callable[..., nn.Module]) -> None:
-    """Build ``encoder_class(in_dim=12, hidden=(16,), z_dim=3)`` and check ``forward(x) -> (mu, logvar)``."""
+    """Build ``encoder_class(in_dim=12, hidden=(16,), z_dim=3)`` and check ``forward(x) -> (mu, logvar)``.
+
+    ``x`` is a batch of 5 "images" [5, 1, 3, 4], so forward must flatten each example to 12 values;
+    mu and logvar must come straight out of linear layers (no activation on the heads).
+    """
     torch.manual_seed(0)
     encoder = encoder_class(12, (16,), 3)
-    x = torch.rand(5, 12)
+    x = torch.rand(*ENCODER_INPUT_SHAPE)
 
-    def expect(out: object) -> str | None:
+    def expect(out: object, linear_outputs: list[torch.Tensor]) -> str | None:
         if not isinstance(out, tuple) or len(out) != 2:
             return f"forward must return a tuple (mu, logvar), got {type(out).__name__}"
         if any(not isinstance(t, torch.Tensor) or t.shape != (5, 3) for t in out):
@@ -184,6 +253,9 @@ def check_encoder(encoder_class: Callable[..., nn.Module]) -> None:
             return "mu and logvar are identical: they need two separate heads"
         if torch.allclose(out[0][0], out[0][1]):
             return "two different inputs gave the same mu: does forward use x?"
+        for label, tensor in zip(("mu", "logvar"), out, strict=True):
+            if not _is_linear_output(tensor, linear_outputs):
+                return f"{label} is not the output of a linear layer: expected no activation after the heads"
         return None
 
     _check_module("Encoder", encoder, x, expect, ENCODER_HINT)
@@ -193,18 +265,26 @@ def check_encoder(encoder_class: Callable[..., nn.Module]) -> None:
 
 
 def check_decoder(decoder_class: Callable[..., nn.Module]) -> None:
-    """Build ``decoder_class(z_dim=3, hidden=(16,), out_dim=12)``; check ``forward(z) -> logits [B, 12]``."""
+    """Build ``decoder_class(z_dim=3, hidden=(16,), out_dim=12)``; check ``forward(z) -> logits [B, 12]``.
+
+    The logits must be the output of the last linear layer, unchanged (no sigmoid, no scaling).
+    """
     torch.manual_seed(0)
     decoder = decoder_class(3, (16,), 12)
     z = 20.0 * torch.randn(64, 3)
 
-    def expect(out: object) -> str | None:
+    def expect(out: object, linear_outputs: list[torch.Tensor]) -> str | None:
         if not isinstance(out, torch.Tensor) or out.shape != (64, 12):
             return (
                 f"forward must return logits [batch=64, out_dim=12], got {tuple(getattr(out, 'shape', ()))}"
             )
         if out.min() >= 0 and out.max() <= 1:
             return "every output lies in [0, 1]: return logits, not probabilities (no sigmoid at the end)"
+        if not linear_outputs or not torch.equal(out, linear_outputs[-1]):
+            return (
+                "the output is not the last linear layer's output: expected logits returned as they are"
+                " (something, e.g. a sigmoid or a scaling, is applied after the last nn.Linear)"
+            )
         return None
 
     _check_module("Decoder", decoder, z, expect, DECODER_HINT)

@@ -23,14 +23,20 @@ import torch
 from torch import nn
 
 from course_lib import metrics
-from course_lib.checks import compare
+from course_lib.checks import Hint, compare
 
-MIG_HINT = (
-    "bin each code dimension into n_bins equal-width bins between its minimum and maximum"
-    " (np.digitize(z, np.histogram_bin_edges(z, n_bins)[:-1]), so the maximum shares the last bin),"
-    " get I(z_d; v_k) from sklearn.metrics.mutual_info_score(factor_column, binned_column), and for each"
-    " factor take (largest I - second largest I over d) / H(v_k), with H(v_k) = mutual_info_score(v_k, v_k);"
-    " return the mean over factors as a float."
+MIG_HINT = Hint(
+    nudge=(
+        "for each factor, find the two code dimensions that share the most information with it; MIG is"
+        " the gap between them, divided by the factor's entropy H(v_k), averaged over factors. Estimate the"
+        " information on codes discretised into n_bins equal-width bins per dimension."
+    ),
+    formula=(
+        "MIG = (1/K) sum_k (I(z_(1); v_k) - I(z_(2); v_k)) / H(v_k), where z_(1), z_(2) are the code"
+        " dimensions with the largest and second-largest I(z_d; v_k). Bins: n_bins equal-width bins between"
+        " each dimension's minimum and maximum (the maximum falls in the last bin); I and H are the"
+        " discrete (plug-in) estimates in nats, H(v) = I(v; v)."
+    ),
 )
 
 
@@ -64,11 +70,19 @@ def check_mig(student_mig: Callable[..., float]) -> None:
     compare(score, reference_mig, mig_inputs, name="mig", hint=MIG_HINT, atol=2e-3, rtol=0.0)
 
 
-LOSS_HINT = (
-    "follow the docstring of course_lib.losses.beta_vae_loss: the reconstruction term is the same as"
-    " chapter 2's ELBO (summed over features, averaged over the batch) and the KL term is weighted by"
-    " beta; with a capacity C, replace beta * KL by gamma * |KL - C| (Burgess et al. 2018). Return the"
-    " same kind of value as the reference (compare your output with the reference's on one batch)."
+LOSS_HINT = Hint(
+    nudge=(
+        "the beta-VAE loss is chapter 2's negative ELBO with the KL term multiplied by beta; with a"
+        " capacity C the KL term becomes gamma |KL - C| instead. Return (loss, logs) like"
+        " course_lib.losses.beta_vae_loss, with the same keys in logs."
+    ),
+    formula=(
+        "recon_b = -log p(x_b | z_b) summed over features, KL_b = sum_d KL(q(z_d|x_b) || N(0, 1));"
+        " loss = mean_b(recon_b) + beta mean_b(KL_b), or with a capacity"
+        " loss = mean_b(recon_b) + gamma |mean_b(KL_b) - C|. logs (floats): loss,"
+        " elbo = -mean_b(recon_b + KL_b), recon, kl, kl_per_dim (batch mean of each dimension's KL),"
+        " and capacity when one is given."
+    ),
 )
 
 LOSS_SETTINGS: tuple[tuple[float, float | None, float | None], ...] = (
@@ -84,11 +98,11 @@ LOSS_SETTINGS: tuple[tuple[float, float | None, float | None], ...] = (
 def _comparable(result: Any) -> Any:
     """A loss result ready for :func:`compare`, compared with a tolerance at every level.
 
-    Dicts become tuples in key order (so ``(loss, logs)`` pairs compare their logs too), lists of
-    numbers and plain numbers become arrays, tensors stay.
+    Dicts stay dicts (so a difference names its key, e.g. ``returned[1]['kl']``), lists of numbers
+    and plain numbers become arrays, tensors stay.
     """
     if isinstance(result, dict):
-        return tuple(_comparable(result[key]) for key in sorted(result))
+        return {key: _comparable(value) for key, value in result.items()}
     if isinstance(result, (tuple, list)):
         if result and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in result):
             return np.asarray(result, dtype=np.float64)

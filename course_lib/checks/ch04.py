@@ -22,13 +22,36 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib.checks import SelfCheckFailed, compare
+from course_lib.checks import Hint, compare, fail
 from course_lib.config import seed_everything
 from course_lib.models.attention import AdditiveAttention
 from course_lib.models.recurrent import RecurrentAttentionEncoder
 
 ATTENTION_ARGS = {"query_dim": 5, "key_dim": 6, "attn_dim": 7}
 ENCODER_ARGS = {"n_mels": 6, "hidden": 5, "z_dim": 3, "attn_dim": 4}
+
+ATTENTION_HINT = Hint(
+    nudge=(
+        "score every time step against the query, turn the scores into weights that sum to 1 (a masked"
+        " step, mask False, gets the score -inf, hence zero weight), and average the values with those"
+        " weights (values = keys when none are given)."
+    ),
+    formula=(
+        "e_t = w^T tanh(W_q q + W_k k_t + b_k) (score, query_proj, key_proj); e_t = -inf where mask_t is"
+        " False; a_t = exp(e_t) / sum_s exp(e_s); context = sum_t a_t v_t. Return (context, a)."
+    ),
+)
+ENCODER_HINT = Hint(
+    nudge=(
+        "the GRU reads frames in time order, so put time before mel bands; pool its hidden states with"
+        " attention against a learned query, then one linear head gives both mu and logvar."
+    ),
+    formula=(
+        "h_1..h_T = GRU(x^T) with x^T [B, frames, n_mels]; (c, a) = attention(q, h) with the learned query"
+        " q broadcast to [B, attn_dim]; keep a in the attribute attention_weights;"
+        " [mu, logvar] = head(c), mu the first z_dim values and logvar the last z_dim."
+    ),
+)
 
 
 def _expected_parameters(module: nn.Module) -> str:
@@ -43,19 +66,22 @@ def _student_copy(student_cls: type, reference: nn.Module, kwargs: dict[str, Any
     except NotImplementedError:
         raise
     except Exception as error:
-        raise SelfCheckFailed(
-            f"{name}: {student_cls.__name__}(**{kwargs}) raised {error!r}.\n"
-            f"Hint: the constructor must accept the keyword arguments {list(kwargs)}."
-        ) from error
+        fail(
+            name,
+            f"{student_cls.__name__}(**{kwargs}) raised {error!r}; expected the constructor to accept"
+            f" the keyword arguments {list(kwargs)}.",
+            cause=error,
+        )
     if not isinstance(student, nn.Module):
-        raise SelfCheckFailed(f"{name}: {student_cls.__name__} must subclass torch.nn.Module.")
+        fail(name, f"{student_cls.__name__} must subclass torch.nn.Module.")
     try:
         student.load_state_dict(reference.state_dict(), strict=True)
     except RuntimeError as error:
-        raise SelfCheckFailed(
-            f"{name}: your module's parameters do not match the reference's names and shapes.\n"
-            f"{error}\nExpected exactly these (name and shape):\n{_expected_parameters(reference)}"
-        ) from error
+        fail(
+            name,
+            f"your module's parameters do not match the reference's names and shapes.\n{error}\n"
+            f"Expected exactly these (name and shape):\n{_expected_parameters(reference)}",
+        )
     return student.eval()
 
 
@@ -91,9 +117,7 @@ def check_attention(student_cls: type) -> None:
             reference,
             _attention_inputs,
             name="AdditiveAttention",
-            hint="scores e_t = score(tanh(query_proj(q)[:, None] + key_proj(k_t))); set the scores of "
-            "positions where mask is False to -inf before the softmax over time; context = "
-            "sum_t weights_t * values_t, with values = keys when none are given.",
+            hint=ATTENTION_HINT,
             trials=8,
         )
 
@@ -131,7 +155,5 @@ def check_encoder(student_cls: type) -> None:
             _with_weights(reference),
             _encoder_inputs,
             name="RecurrentAttentionEncoder",
-            hint="transpose x to [B, frames, n_mels] for the batch_first GRU, pool its states with "
-            "attention(query expanded to [B, attn_dim], states), store the weights in "
-            "self.attention_weights, and split head(context) into mu (first half) and logvar.",
+            hint=ENCODER_HINT,
         )

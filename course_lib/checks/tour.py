@@ -6,7 +6,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from course_lib.checks import compare
+from course_lib.checks import Hint, compare
+
+TONE_HINT = Hint(
+    nudge="check the loudness: the level in dB is the sine's RMS, not its amplitude.",
+    formula="a sine of amplitude A has an RMS of A / sqrt(2), and L dB means an RMS of 10^(L / 20).",
+)
 
 
 def reference_tone(f0: float, level_db: float, sr: int, duration: float) -> np.ndarray:
@@ -22,5 +27,5 @@ def check_tone(tone: Callable[[float, float, int, float], np.ndarray]) -> None:
         reference_tone,
         lambda rng: (float(rng.uniform(50, 2000)), float(rng.uniform(-40, -3)), 16000, 0.25),
         name="tone",
-        hint="a sine of amplitude A has an RMS of A / sqrt(2), and L dB means an RMS of 10 ** (L / 20).",
+        hint=TONE_HINT,
     )

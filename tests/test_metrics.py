@@ -304,7 +304,7 @@ def test_evaluate_all_scores_an_aligned_grid_and_skips_single_class_factors():
     rng = np.random.default_rng(8)
     codes = _aligned(grid[:, [0, 1, 3]], rng, (12, 10, 8))
     result = metrics.evaluate_all(
-        codes, grid, sizes, rng, fast=True, factor_names=["f0", "level", "x", "tilt"]
+        codes, grid, sizes, rng, settings=metrics.FAST, factor_names=["f0", "level", "x", "tilt"]
     )
     assert "mig_x" not in result and {"mig_f0", "mig_level", "mig_tilt"} <= set(result)
     for key in ("beta_vae_eval_accuracy", "factor_vae_eval_accuracy", "dci_informativeness"):
@@ -317,12 +317,23 @@ def test_evaluate_all_scores_an_aligned_grid_and_skips_single_class_factors():
 def test_fast_settings_reduce_the_sample_counts():
     assert disentanglement.FAST.dci_train < disentanglement.DISENTANGLEMENT_LIB.dci_train
     assert disentanglement.DISENTANGLEMENT_LIB.factor_vae_variance == 10000
+    assert disentanglement.DISENTANGLEMENT_LIB.dci_booster == "exact"  # comparable with published DCI
+
+
+def test_evaluate_all_never_reads_the_fast_switch(monkeypatch):
+    monkeypatch.setenv("COURSE_FAST", "not a boolean")  # config.is_fast() would raise
+    codes = np.random.default_rng(9).normal(size=(len(GRID), 3))
+    tiny = metrics.MetricSettings(
+        beta_vae_train=100, beta_vae_eval=100, factor_vae_train=100, factor_vae_eval=100,
+        factor_vae_variance=200, mig_points=500, dci_train=100, dci_test=50, sap_train=100, sap_test=50,
+    )  # fmt: skip
+    assert 0 <= metrics.evaluate_all(codes, GRID, SIZES, 0, settings=tiny)["mig"] <= 1
 
 
 def test_evaluate_all_rejects_a_grid_out_of_order():
     codes = np.random.default_rng(9).normal(size=(len(GRID), 3))
     with pytest.raises(ValueError, match="row-major"):
-        metrics.evaluate_all(codes, GRID[::-1], SIZES, 0, fast=True)
+        metrics.evaluate_all(codes, GRID[::-1], SIZES, 0, settings=metrics.FAST)
 
 
 # --------------------------------------------------------------------------------------- bad input

@@ -10,17 +10,22 @@ disentanglement_lib draws both sets from the whole dataset, which is harmless on
 images but, on a grid of a few thousand sounds, lets a memorising classifier "predict" test points it
 has seen (random codes then get a DCI informativeness far above chance). Every sample count is a field
 of :class:`MetricSettings`; :data:`DISENTANGLEMENT_LIB` holds that library's defaults and :data:`FAST`
-the reduced counts used by tests and fast notebooks.
+the reduced counts used by tests and fast notebooks. The caller chooses the settings (a chapter with
+``config.pick(fast=FAST, full=...)``): this module never reads the fast/full switch.
+
+DCI's classifier is a setting too: ``dci_booster="hist"`` (the default, about 25x faster) or
+``"exact"`` (disentanglement_lib's ``GradientBoostingClassifier``). The two can differ by about a tenth
+on the same codes, so compare a DCI with published numbers only when it was computed with ``"exact"``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from course_lib.config import is_fast
 from course_lib.metrics._inputs import as_codes, as_factor_sizes, as_factors, as_rng
 from course_lib.metrics.information import mig
 from course_lib.metrics.interventional import beta_vae_score, factor_vae_score, representation_from_codes
@@ -57,10 +62,12 @@ class MetricSettings:
     """SAP: points fitting the one-dimensional SVMs."""
     sap_test: int = 5000
     """SAP: held-out points scoring them."""
+    dci_booster: Literal["hist", "exact"] = "hist"
+    """DCI: "hist" (fast) or "exact" (disentanglement_lib's classifier; see the module docstring)."""
 
 
-DISENTANGLEMENT_LIB = MetricSettings()
-"""disentanglement_lib's settings (Locatello et al. 2019, unsupervised study v1)."""
+DISENTANGLEMENT_LIB = MetricSettings(dci_booster="exact")
+"""disentanglement_lib's settings (Locatello et al. 2019, unsupervised study v1), DCI classifier included."""
 
 FAST = MetricSettings(
     beta_vae_train=2000,
@@ -102,10 +109,9 @@ def evaluate_all(
     classes_grid: np.ndarray,
     factor_sizes: Sequence[int],
     rng: np.random.Generator | int,
-    fast: bool | None = None,
     *,
+    settings: MetricSettings = DISENTANGLEMENT_LIB,
     factor_names: Sequence[str] | None = None,
-    settings: MetricSettings | None = None,
     progress: bool = False,
 ) -> dict:
     """Every disentanglement score of one representation, as a flat dict of numbers (one table row).
@@ -117,9 +123,8 @@ def evaluate_all(
         factor_sizes: classes per factor; factors with a single class are left out of every score
             (as disentanglement_lib leaves out dSprites' colour).
         rng: NumPy Generator (or seed) for all sampling.
-        fast: use :data:`FAST` instead of :data:`DISENTANGLEMENT_LIB`; None reads ``COURSE_FAST``.
+        settings: sample counts and DCI classifier (:data:`DISENTANGLEMENT_LIB`, :data:`FAST` or your own).
         factor_names: names of the K factors for the per-factor MIG keys (default factor0, factor1...).
-        settings: explicit settings (overrides ``fast``).
         progress: progress bars for the interventional scores.
 
     Keys: ``beta_vae_train_accuracy``, ``beta_vae_eval_accuracy``, ``factor_vae_train_accuracy``,
@@ -133,8 +138,6 @@ def evaluate_all(
     """
     codes, classes, sizes = _check_grid(codes_grid, classes_grid, factor_sizes)
     rng = as_rng(rng)
-    if settings is None:
-        settings = FAST if (is_fast() if fast is None else fast) else DISENTANGLEMENT_LIB
     names = [f"factor{k}" for k in range(sizes.size)] if factor_names is None else list(factor_names)
     if len(names) != sizes.size:
         raise ValueError(f"factor_names has {len(names)} names for {sizes.size} factors.")
@@ -174,7 +177,10 @@ def evaluate_all(
     everything = np.arange(codes.shape[0])
     mig_result = mig(*draw(everything, s.mig_points), n_bins=s.mig_bins)
     dci_result = dci(
-        *draw(fitting, s.dci_train), *draw(held_out, s.dci_test), seed=int(rng.integers(2**31 - 1))
+        *draw(fitting, s.dci_train),
+        *draw(held_out, s.dci_test),
+        booster=s.dci_booster,
+        seed=int(rng.integers(2**31 - 1)),
     )
     sap_train = draw(fitting, s.sap_train)
     sap_result = sap(*sap_train, *draw(held_out, s.sap_test))

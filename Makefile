@@ -43,13 +43,19 @@ test: setup js-assets browser
 	COURSE_FAST=1 $(BIN)/python -m pytest tests book/tour.ipynb $(wildcard chapters solutions) \
 	  --nbval-lax --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=600
 
+# Students work in work/ (git-ignored): each exercise sheet is copied there once, a notebook
+# already there is never overwritten, and new sheets are added. JupyterLab opens on work/.
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=. exercises/ $(if $(filter 0,$(shell id -u)),--allow-root,)
+	$(BIN)/python -m course_lib.exercises --workspace work
+	$(BIN)/jupyter lab --notebook-dir=work $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: setup
 	$(BIN)/python -m course_lib.bench
 
+# For instructors: regenerate exercises/ from solutions/. exercises/ is generated and overwritten;
+# students never edit it (their copies live in work/, which this never touches).
 exercises: setup
+	@echo "Regenerating exercises/ from solutions/ (generated files, overwritten; work/ is left alone)."
 	$(BIN)/python -m course_lib.exercises
 
 lint: setup

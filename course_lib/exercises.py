@@ -2,6 +2,9 @@
 
 Taught in book/instructor.md. ``solutions/NN_name.ipynb`` is the single source of truth; run
 ``python -m course_lib.exercises`` after editing it (``--check`` only reports stale exercises).
+``exercises/`` is generated and overwritten: students never edit it. They work in their own copy,
+made by ``python -m course_lib.exercises --workspace work`` (what ``make lab`` runs): each sheet is
+copied once, a sheet already in the workspace is never overwritten, and new sheets are added.
 
 Markers in a solution notebook:
 
@@ -37,6 +40,7 @@ GENERATED_NOTE = (
 )
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 EXERCISES_DIR = REPO_ROOT / "exercises"
+WORKSPACE_DIR = REPO_ROOT / "work"
 
 
 def chapter_number(path: Path) -> int:
@@ -156,11 +160,63 @@ def generate_all(
     return changed
 
 
+def copy_to_workspace(
+    workspace: Path = WORKSPACE_DIR, exercises_dir: Path = EXERCISES_DIR
+) -> tuple[list[Path], list[Path]]:
+    """Copy each exercise sheet into the student's ``workspace``, never overwriting a file already there.
+
+    Returns ``(copied, kept)``: the sheets copied now, and the sheets left as they were because the
+    workspace already has a file of that name (the student's work). Run it again after a new sheet
+    appears in ``exercises/``: only the new sheet is copied.
+    """
+    sheets = sorted(Path(exercises_dir).glob("[0-9][0-9]_*.ipynb"))
+    if not sheets:
+        raise ValueError(f"no exercise sheets (NN_topic.ipynb) found in {exercises_dir}.")
+    workspace = Path(workspace)
+    workspace.mkdir(parents=True, exist_ok=True)
+    copied, kept = [], []
+    for sheet in sheets:
+        target = workspace / sheet.name
+        try:
+            with target.open("xb") as out:  # "x": fails if the file exists, so nothing is ever overwritten
+                out.write(sheet.read_bytes())
+        except FileExistsError:
+            kept.append(target)
+        else:
+            copied.append(target)
+    return copied, kept
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it is inside it, else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m course_lib.exercises [--check]``."""
-    parser = argparse.ArgumentParser(description="Generate exercises/ from solutions/ (the source of truth).")
-    parser.add_argument("--check", action="store_true", help="only report exercises that are out of date")
+    """Command line: ``python -m course_lib.exercises [--check | --workspace DIR]``."""
+    parser = argparse.ArgumentParser(
+        description="Generate exercises/ from solutions/ (the source of truth), or copy the exercises into "
+        "a student's own workspace."
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="only report exercises that are out of date")
+    mode.add_argument(
+        "--workspace",
+        type=Path,
+        metavar="DIR",
+        help="copy exercises/ into DIR (e.g. work), never overwriting a notebook already there",
+    )
     args = parser.parse_args(argv)
+    if args.workspace is not None:
+        copied, kept = copy_to_workspace(args.workspace, EXERCISES_DIR)
+        for path in copied:
+            print(f"copied: {_shown(path)}")
+        if kept:
+            print(f"kept as you left them: {len(kept)} notebook(s) already in {_shown(args.workspace)}")
+        return 0
     changed = generate_all(check=args.check)
     for path in changed:
         print(f"{'out of date' if args.check else 'wrote'}: {path.relative_to(REPO_ROOT)}")

@@ -133,3 +133,47 @@ def test_each_exercise_runs_until_its_first_stub(solution):
         f"first failure was {failure.value.ename}: {failure.value}"
     )
     assert f"Exercise {exercises.chapter_number(solution)}.1:" in failure.value.evalue
+
+
+# --------------------------------------------------------------- the student's own workspace (make lab)
+
+
+def _sheets(folder, names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_text(f"generated {name}")
+    return folder
+
+
+def test_workspace_gets_a_copy_of_every_sheet(tmp_path):
+    source = _sheets(tmp_path / "exercises", ["01_a.ipynb", "02_b.ipynb"])
+    copied, kept = exercises.copy_to_workspace(tmp_path / "work", source)
+    assert [p.name for p in copied] == ["01_a.ipynb", "02_b.ipynb"] and kept == []
+    assert (tmp_path / "work" / "02_b.ipynb").read_text() == "generated 02_b.ipynb"
+
+
+def test_workspace_never_overwrites_the_students_work_and_adds_new_sheets(tmp_path):
+    source = _sheets(tmp_path / "exercises", ["01_a.ipynb"])
+    work = tmp_path / "work"
+    exercises.copy_to_workspace(work, source)
+    (work / "01_a.ipynb").write_text("my answers")
+    _sheets(source, ["01_a.ipynb", "02_b.ipynb"])  # regenerated, plus a new sheet
+    copied, kept = exercises.copy_to_workspace(work, source)
+    assert [p.name for p in copied] == ["02_b.ipynb"] and [p.name for p in kept] == ["01_a.ipynb"]
+    assert (work / "01_a.ipynb").read_text() == "my answers"
+    assert (work / "02_b.ipynb").read_text() == "generated 02_b.ipynb"
+
+
+def test_workspace_command_line(tmp_path, monkeypatch, capsys):
+    source = _sheets(tmp_path / "exercises", ["01_a.ipynb"])
+    monkeypatch.setattr(exercises, "EXERCISES_DIR", source)
+    monkeypatch.chdir(tmp_path)
+    assert exercises.main(["--workspace", "work"]) == 0
+    assert "copied: work/01_a.ipynb" in capsys.readouterr().out
+    assert exercises.main(["--workspace", "work"]) == 0
+    assert "kept as you left them: 1 notebook(s) already in work" in capsys.readouterr().out
+
+
+def test_an_empty_exercises_folder_is_reported(tmp_path):
+    with pytest.raises(ValueError, match="no exercise sheets"):
+        exercises.copy_to_workspace(tmp_path / "work", tmp_path)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+import sys
+from pathlib import Path
+
 import nbformat
 import pytest
+from jupyter_core.paths import jupyter_config_path
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -177,3 +183,35 @@ def test_workspace_command_line(tmp_path, monkeypatch, capsys):
 def test_an_empty_exercises_folder_is_reported(tmp_path):
     with pytest.raises(ValueError, match="no exercise sheets"):
         exercises.copy_to_workspace(tmp_path / "work", tmp_path)
+
+
+# ------------------------------------------------------------- JupyterLab renders the notebooks' MyST
+
+
+def _pinned(package: str) -> str:
+    text = (REPO_ROOT / "pyproject.toml").read_text()
+    match = re.search(rf'"{re.escape(package)}==([^"]+)"', text)
+    assert match, f"{package} is not pinned in pyproject.toml"
+    return match.group(1)
+
+
+def _disabled_lab_extensions() -> set[str]:
+    disabled: set[str] = set()
+    for folder in jupyter_config_path():
+        page_config = Path(folder) / "labconfig" / "page_config.json"
+        if page_config.exists():
+            entries = json.loads(page_config.read_text()).get("disabledExtensions", {})
+            if isinstance(entries, list):  # older JupyterLab wrote a list of names
+                entries = dict.fromkeys(entries, True)
+            disabled |= {name for name, off in entries.items() if off}
+    return disabled
+
+
+def test_jupyterlab_myst_is_installed_at_its_pin_and_enabled():
+    """Without jupyterlab-myst, JupyterLab shows the exercises' {note} blocks as literal backticks."""
+    package_json = (
+        Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyterlab-myst" / "package.json"
+    )
+    assert package_json.exists(), "jupyterlab-myst's JupyterLab extension is missing: run `make setup`"
+    assert json.loads(package_json.read_text())["version"] == _pinned("jupyterlab-myst")
+    assert "jupyterlab-myst" not in _disabled_lab_extensions()

@@ -5,6 +5,8 @@ Taught in book/instructor.md. ``solutions/NN_name.ipynb`` is the single source o
 ``exercises/`` is generated and overwritten: students never edit it. They work in their own copy,
 made by ``python -m course_lib.exercises --workspace work`` (what ``make lab`` runs): each sheet is
 copied once, a sheet already in the workspace is never overwritten, and new sheets are added.
+``--grade work/NN_topic.ipynb`` prepares a student's notebook for grading with nbval (see
+:func:`prepare_for_grading`).
 
 Markers in a solution notebook:
 
@@ -41,6 +43,9 @@ GENERATED_NOTE = (
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 EXERCISES_DIR = REPO_ROOT / "exercises"
 WORKSPACE_DIR = REPO_ROOT / "work"
+GRADING_DIR = REPO_ROOT / "_build" / "grading"
+CHECK_OUTPUT_MARKER = "# NBVAL_CHECK_OUTPUT"
+CHECK_OUTPUT_TAG = "nbval-check-output"
 
 
 def chapter_number(path: Path) -> int:
@@ -187,6 +192,57 @@ def copy_to_workspace(
     return copied, kept
 
 
+def is_checked(cell: nbformat.NotebookNode) -> bool:
+    """True for a code cell whose output nbval compares (``# NBVAL_CHECK_OUTPUT`` or its tag)."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    return cell.cell_type == "code" and (CHECK_OUTPUT_MARKER in cell.source or CHECK_OUTPUT_TAG in tags)
+
+
+def prepare_for_grading(
+    student: nbformat.NotebookNode, solution: nbformat.NotebookNode
+) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The student's notebook carrying the solution's outputs in every checked cell, ready for nbval.
+
+    Exercise cells keep their ids, so each checked cell of the solution is found in the student's
+    notebook by id; it receives the solution's stored outputs and the ``nbval-check-output`` tag.
+    ``pytest --nbval-lax`` on the result then runs the student's code, fails on any error (a failed
+    self-check included) and compares each checked cell with the solution's numbers. Returns the
+    notebook and the ids of checked cells the student deleted. Taught in book/instructor.md.
+    """
+    graded = nbformat.from_dict(student)  # a deep copy: the student's notebook is not changed
+    by_id = {cell.get("id"): cell for cell in graded.cells}
+    missing = []
+    for cell in solution.cells:
+        if not is_checked(cell):
+            continue
+        target = by_id.get(cell.get("id"))
+        if target is None or target.cell_type != "code":
+            missing.append(cell.get("id"))
+            continue
+        target.outputs = nbformat.from_dict(cell.outputs)
+        tags = target.metadata.setdefault("tags", [])
+        if CHECK_OUTPUT_TAG not in tags:
+            tags.append(CHECK_OUTPUT_TAG)
+    return graded, missing
+
+
+def grade_copy(student_path: Path, out_dir: Path = GRADING_DIR, solutions_dir: Path = SOLUTIONS_DIR) -> Path:
+    """Write the grading copy of ``student_path`` (see :func:`prepare_for_grading`) into ``out_dir``."""
+    student_path = Path(student_path)
+    solution_path = Path(solutions_dir) / student_path.name
+    if not solution_path.exists():
+        raise ValueError(f"{student_path.name}: no solution notebook of that name in {solutions_dir}.")
+    graded, missing = prepare_for_grading(
+        nbformat.read(student_path, as_version=4), nbformat.read(solution_path, as_version=4)
+    )
+    if missing:
+        print(f"{student_path.name}: the student deleted {len(missing)} checked cell(s): {missing}")
+    target = Path(out_dir) / student_path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(target, render(graded))
+    return target
+
+
 def _shown(path: Path) -> str:
     """``path`` relative to the current folder when it is inside it, else as given."""
     try:
@@ -196,7 +252,7 @@ def _shown(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m course_lib.exercises [--check | --workspace DIR]``."""
+    """Command line: ``python -m course_lib.exercises [--check | --workspace DIR | --grade NOTEBOOK]``."""
     parser = argparse.ArgumentParser(
         description="Generate exercises/ from solutions/ (the source of truth), or copy the exercises into "
         "a student's own workspace."
@@ -209,7 +265,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="copy exercises/ into DIR (e.g. work), never overwriting a notebook already there",
     )
+    mode.add_argument(
+        "--grade",
+        type=Path,
+        metavar="NOTEBOOK",
+        help="write a copy of a student's notebook with the solution's checked outputs into _build/grading/",
+    )
     args = parser.parse_args(argv)
+    if args.grade is not None:
+        target = grade_copy(args.grade)
+        print(
+            f"wrote {_shown(target)}; grade it with:\n  COURSE_FAST=1 .venv/bin/pytest --nbval-lax "
+            f"--nbval-sanitize-with tests/sanitize.cfg {_shown(target)}"
+        )
+        return 0
     if args.workspace is not None:
         copied, kept = copy_to_workspace(args.workspace, EXERCISES_DIR)
         for path in copied:

@@ -215,3 +215,46 @@ def test_jupyterlab_myst_is_installed_at_its_pin_and_enabled():
     assert package_json.exists(), "jupyterlab-myst's JupyterLab extension is missing: run `make setup`"
     assert json.loads(package_json.read_text())["version"] == _pinned("jupyterlab-myst")
     assert "jupyterlab-myst" not in _disabled_lab_extensions()
+
+
+# ------------------------------------------------------------------------------ grading with nbval
+
+
+def _checked_solution() -> nbformat.NotebookNode:
+    checked = new_code_cell(
+        "# NBVAL_CHECK_OUTPUT\nprint(answer)", outputs=[new_output("stream", name="stdout", text="42\n")]
+    )
+    checked.id = "checked"
+    plain = new_code_cell("answer = 42", outputs=[])
+    plain.id = "plain"
+    return new_notebook(cells=[plain, checked])
+
+
+def test_grading_copy_carries_the_solutions_checked_outputs():
+    solution = _checked_solution()
+    student = nbformat.from_dict(solution)
+    student.cells[0].source = "answer = 41"  # the student's own code stays
+    student.cells[1].outputs = [new_output("stream", name="stdout", text="41\n")]
+    graded, missing = exercises.prepare_for_grading(student, solution)
+    assert missing == []
+    assert graded.cells[0].source == "answer = 41"
+    assert graded.cells[1].outputs[0]["text"] == "42\n"
+    assert "nbval-check-output" in graded.cells[1].metadata["tags"]
+    assert student.cells[1].outputs[0]["text"] == "41\n", "the student's notebook must not change"
+
+
+def test_grading_reports_a_deleted_checked_cell():
+    student = _checked_solution()
+    del student.cells[1]
+    _, missing = exercises.prepare_for_grading(student, _checked_solution())
+    assert missing == ["checked"]
+
+
+def test_every_checked_solution_cell_is_in_the_exercise_with_the_same_id():
+    """Grading matches cells by id, so the generated exercise must keep the solution's checked cells."""
+    for solution in SOLUTIONS:
+        _, missing = exercises.prepare_for_grading(
+            nbformat.read(REPO_ROOT / "exercises" / solution.name, as_version=4),
+            nbformat.read(solution, as_version=4),
+        )
+        assert missing == [], f"{solution.name}: checked cells missing from the exercise: {missing}"

@@ -1,7 +1,11 @@
 """Fixtures shared by the unit tests."""
 
+from collections.abc import Callable, Sequence
+
 import pytest
 import torch
+
+from course_lib.models.vae import VAE, mlp_vae
 
 
 @pytest.fixture(scope="module")
@@ -11,3 +15,26 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_vae() -> Callable[..., VAE]:
+    """Make a small seeded MLP VAE: ``tiny_vae(in_shape=6, z_dim=3, hidden=(8,), likelihood=..., seed=0)``.
+
+    The course's one builder (:func:`course_lib.models.vae.mlp_vae`) with sizes a test trains in
+    milliseconds; the same arguments give the same weights.
+    """
+
+    def make(
+        in_shape: int | Sequence[int] = 6,
+        z_dim: int = 3,
+        hidden: Sequence[int] = (8,),
+        *,
+        likelihood: str = "bernoulli",
+        seed: int = 0,
+        **kwargs,
+    ) -> VAE:
+        torch.manual_seed(seed)
+        return mlp_vae(in_shape, z_dim, hidden, likelihood=likelihood, **kwargs)
+
+    return make

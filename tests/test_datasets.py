@@ -54,6 +54,7 @@ def test_file_holds_the_full_grid_like_dsprites(data_home, monkeypatch):
     assert not list(data_home.glob("*.tmp"))  # the atomic write left nothing behind
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_and_another_seed_differs(data_home, tmp_path):
     first = next(data_home.glob("toy_static_seed0_*.npz"))
     again = datasets.build_toy_dataset(PRESET, seed=0, path=tmp_path / "again.npz", progress=False)
@@ -62,6 +63,7 @@ def test_same_seed_same_bytes_and_another_seed_differs(data_home, tmp_path):
     assert _sha(first) != _sha(other)
 
 
+@pytest.mark.slow
 def test_existing_files_are_reused_unless_forced(tmp_path):
     path = tmp_path / "d.npz"
     path.write_bytes(b"placeholder")
@@ -95,6 +97,7 @@ def test_render_audio_reproduces_the_stored_features_also_in_a_subset(data_home)
     assert len(mask) == 2700 // 12
 
 
+@pytest.mark.slow
 def test_cli_builds_a_file(tmp_path, capsys):
     path = tmp_path / "cli.npz"
     assert datasets.main(["--preset", PRESET, "--seed", "2", "--path", str(path)]) == 0

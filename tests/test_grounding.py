@@ -94,6 +94,7 @@ def test_probe_and_regression_baselines():
     assert np.allclose(ridge.predict(np.eye(3)), np.eye(3) * 2, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_fit_scan_and_read_symbols_back(vocab):
     """On sounds whose posterior is one narrow latent per attribute, SCAN learns to read the words."""
     rng = np.random.default_rng(0)

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib import latents
 from course_lib.checks import SelfCheckFailed, ch02
 from course_lib.experiments import kingma_welling as kw
-from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -48,6 +45,7 @@ def test_log_epochs_are_increasing_and_end_at_the_last_epoch():
         kw.log_epochs(0, 3)
 
 
+@pytest.mark.slow
 def test_command_writes_a_small_csv(tmp_path):
     out = tmp_path / "kw.csv"
     args = ["--epochs", "2", "--points", "2", "--nz", "2", "--arch", "kw", "--k", "50", "--n-eval", "100"]
@@ -69,46 +67,6 @@ def test_command_writes_a_small_csv(tmp_path):
 def test_command_rejects_bad_arguments(tmp_path):
     with pytest.raises(SystemExit):
         kw.main(["--k", "0", "--out", str(tmp_path / "x.csv")])
-
-
-# --- latent analysis ------------------------------------------------------------------------------
-
-
-def test_activity_and_active_units_on_known_codes():
-    rng = np.random.default_rng(0)
-    means = np.stack([rng.normal(0, 1, 2000), rng.normal(0, 0.01, 2000), np.full(2000, 0.3)], axis=1)
-    act = latents.activity(means)
-    assert act[0] == pytest.approx(1.0, rel=0.1) and act[1] == pytest.approx(1e-4, rel=0.2) and act[2] < 1e-20
-    assert latents.active_units(means).tolist() == [True, False, False]
-    assert latents.active_units(means, threshold=1e-5).tolist() == [True, True, False]
-    with pytest.raises(ValueError, match="means"):
-        latents.activity(np.zeros(5))
-    with pytest.raises(ValueError, match="threshold"):
-        latents.active_units(means, threshold=0)
-
-
-def test_factor_correlations_find_monotone_relations_and_ignore_constants():
-    rng = np.random.default_rng(1)
-    factors = rng.integers(0, 5, size=(500, 2)).astype(float)
-    means = np.stack([np.exp(factors[:, 1]), -factors[:, 0] + 0.01 * rng.normal(size=500), np.zeros(500)], 1)
-    rho = latents.factor_correlations(means, factors)
-    assert rho.shape == (3, 2)
-    assert rho[0, 1] == pytest.approx(1.0) and rho[1, 0] < -0.95 and abs(rho[0, 0]) < 0.15
-    assert np.all(rho[2] == 0)  # a dead latent: 0, not NaN
-    with pytest.raises(ValueError, match="same N"):
-        latents.factor_correlations(means[:10], factors)
-
-
-def test_encode_means_matches_the_encoder_and_the_kl():
-    torch.manual_seed(0)
-    model = VAE(MLPEncoder(6, (8,), 2), MLPDecoder(2, (8,), 6))
-    x = torch.rand(7, 6)
-    means, kl = latents.encode_means(model, x, batch_size=3)
-    mu, logvar = model.encode(x)
-    np.testing.assert_allclose(means, mu.detach().numpy(), atol=1e-6)
-    np.testing.assert_allclose(kl, (0.5 * (mu**2 + logvar.exp() - 1 - logvar)).detach().numpy(), atol=1e-5)
-    with pytest.raises(ValueError, match="empty"):
-        latents.encode_means(model, x[:0])
 
 
 # --- the self-checks pass the references and fail wrong answers -----------------------------------
@@ -181,15 +139,3 @@ def test_reference_negative_elbo_known_value():
     x = torch.tensor([[1.0, 0.0, 1.0]])
     value = ch02.reference_negative_elbo(x, torch.zeros(1, 3), torch.zeros(1, 2), torch.zeros(1, 2))
     assert value.item() == pytest.approx(3 * math.log(2))
-
-
-def test_effective_dimensions_count_directions_not_units():
-    rng = np.random.default_rng(2)
-    base = rng.normal(size=(1000, 2))
-    rotated = base @ rng.normal(size=(2, 6))  # six active units, two directions
-    assert latents.active_units(rotated).sum() == 6
-    assert latents.effective_dimensions(rotated) == 2
-    assert latents.effective_dimensions(rng.normal(size=(1000, 4))) == 4
-    assert latents.effective_dimensions(np.zeros((10, 3))) == 0
-    with pytest.raises(ValueError, match="fraction"):
-        latents.effective_dimensions(rotated, fraction=0)

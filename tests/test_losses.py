@@ -18,7 +18,7 @@ from course_lib.losses import (
     make_vae_loss,
     monte_carlo_kl,
 )
-from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
+from course_lib.models.vae import VAE
 
 SIGMA = 0.5  # observation noise of the linear-Gaussian model below
 
@@ -164,13 +164,8 @@ def test_iwae_chunks_give_the_same_estimate():
         iwae_bound(model, x, k=0)
 
 
-def _tiny_vae(in_dim: int) -> VAE:
-    torch.manual_seed(0)
-    return VAE(MLPEncoder(in_dim, (8,), 3), MLPDecoder(3, (8,), in_dim), "bernoulli")
-
-
-def test_beta_vae_loss_weights_the_kl_and_reduces_per_example_then_mean():
-    model = _tiny_vae(6)
+def test_beta_vae_loss_weights_the_kl_and_reduces_per_example_then_mean(tiny_vae):
+    model = tiny_vae(6)
     x = torch.bernoulli(torch.full((5, 6), 0.5), generator=torch.Generator().manual_seed(0))
     torch.manual_seed(3)
     terms = elbo_terms(model, x)
@@ -188,16 +183,16 @@ def test_beta_vae_loss_weights_the_kl_and_reduces_per_example_then_mean():
     assert logs["capacity"] == 2.0
 
 
-def test_beta_vae_loss_rejects_bad_settings():
-    model, x = _tiny_vae(6), torch.zeros(2, 6)
+def test_beta_vae_loss_rejects_bad_settings(tiny_vae):
+    model, x = tiny_vae(6), torch.zeros(2, 6)
     with pytest.raises(ValueError, match="capacity and gamma"):
         beta_vae_loss(model, x, capacity=1.0)
     with pytest.raises(ValueError, match="beta"):
         beta_vae_loss(model, x, beta=-1.0)
 
 
-def test_make_vae_loss_reads_x_from_tuples_and_passes_capacity():
-    model, x = _tiny_vae(6), torch.zeros(2, 6)
+def test_make_vae_loss_reads_x_from_tuples_and_passes_capacity(tiny_vae):
+    model, x = tiny_vae(6), torch.zeros(2, 6)
     assert batch_x((x, torch.zeros(2))) is x and batch_x(x) is x
     loss, logs = make_vae_loss(gamma=5.0)(model, (x, torch.zeros(2)), 1, capacity=0.5)
     assert loss.dim() == 0 and logs["capacity"] == 0.5

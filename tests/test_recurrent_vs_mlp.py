@@ -104,6 +104,7 @@ def test_top_mutual_information_finds_a_copied_factor():
     assert top["mi_top_a"] < 0.05
 
 
+@pytest.mark.slow
 def test_run_writes_one_row_per_run_and_skips_finished_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))  # dataset and checkpoints: not data/
     out = tmp_path / "results.csv"

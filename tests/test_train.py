@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from course_lib.losses import make_vae_loss
-from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
 from course_lib.train import History, TensorLoader, evaluate, load_checkpoint, save_checkpoint, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -23,9 +22,8 @@ def _data(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     return (protos[labels] + flips) % 2, labels
 
 
-def _model(seed: int = 0) -> VAE:
-    torch.manual_seed(seed)
-    return VAE(MLPEncoder(24, (16,), 2), MLPDecoder(2, (16,), 24), "bernoulli")
+SHAPE = (24, 2, (16,))
+"""tiny_vae(*SHAPE): 24 binary pixels, 2 latents, 16 hidden units."""
 
 
 def test_tensor_loader_batches_and_transform():
@@ -43,10 +41,10 @@ def test_tensor_loader_batches_and_transform():
         TensorLoader(x, batch_size=0)
 
 
-def test_training_improves_the_elbo_and_records_history():
+def test_training_improves_the_elbo_and_records_history(tiny_vae):
     x, y = _data()
     hist = train(
-        _model(), TensorLoader(x, y, batch_size=32), epochs=8, lr=1e-2,
+        tiny_vae(*SHAPE), TensorLoader(x, y, batch_size=32), epochs=8, lr=1e-2,
         val_loader=TensorLoader(x, batch_size=128, shuffle=False), progress=False,
     )  # fmt: skip
     assert isinstance(hist, History) and len(hist) == 8
@@ -63,25 +61,26 @@ def test_training_improves_the_elbo_and_records_history():
     assert "History(8 epochs" in repr(hist)
 
 
-def test_same_seed_same_history_other_seed_differs():
+def test_same_seed_same_history_other_seed_differs(tiny_vae):
     x, _ = _data(128)
     runs = [
-        train(_model(), TensorLoader(x, batch_size=32), epochs=2, seed=s, progress=False) for s in (3, 3, 4)
+        train(tiny_vae(*SHAPE), TensorLoader(x, batch_size=32), epochs=2, seed=s, progress=False)
+        for s in (3, 3, 4)
     ]
     assert runs[0][-1]["elbo"] == runs[1][-1]["elbo"]
     assert runs[0][-1]["elbo"] != runs[2][-1]["elbo"]
 
 
-def test_checkpoint_is_loaded_when_settings_match_and_retrained_otherwise(tmp_path):
+def test_checkpoint_is_loaded_when_settings_match_and_retrained_otherwise(tiny_vae, tmp_path):
     x, _ = _data(128)
     path = tmp_path / "vae.pt"
-    model = _model()
+    model = tiny_vae(*SHAPE)
     first = train(model, TensorLoader(x, batch_size=32), epochs=2, checkpoint=path, progress=False)
     assert path.is_file() and [p.name for p in tmp_path.iterdir()] == ["vae.pt"]  # no temp file left
     payload = torch.load(path, weights_only=True)  # plain tensors and Python values only
     assert payload["meta"]["history"][-1]["elbo"] == first[-1]["elbo"]
 
-    fresh = _model(seed=9)
+    fresh = tiny_vae(*SHAPE, seed=9)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # loading must not warn
         again = train(fresh, TensorLoader(x, batch_size=32), epochs=2, checkpoint=path, progress=False)
@@ -90,15 +89,19 @@ def test_checkpoint_is_loaded_when_settings_match_and_retrained_otherwise(tmp_pa
         torch.testing.assert_close(a, b)
 
     with pytest.warns(UserWarning, match="other settings"):
-        longer = train(_model(), TensorLoader(x, batch_size=32), epochs=3, checkpoint=path, progress=False)
+        longer = train(
+            tiny_vae(*SHAPE), TensorLoader(x, batch_size=32), epochs=3, checkpoint=path, progress=False
+        )
     assert len(longer) == 3 and len(torch.load(path, weights_only=True)["meta"]["history"]) == 3
 
 
-def _fit_once(path, *, loss_fn=None, capacity_schedule=None, lr=1e-3, batch_size=32, flip=False) -> History:
+def _fit_once(
+    model, path, *, loss_fn=None, capacity_schedule=None, lr=1e-3, batch_size=32, flip=False
+) -> History:
     x, _ = _data(128)
     loader = TensorLoader(1 - x if flip else x, batch_size=batch_size)
     return train(
-        _model(), loader, epochs=1, loss_fn=loss_fn, capacity_schedule=capacity_schedule, lr=lr,
+        model, loader, epochs=1, loss_fn=loss_fn, capacity_schedule=capacity_schedule, lr=lr,
         checkpoint=path, progress=False,
     )  # fmt: skip
 
@@ -119,20 +122,20 @@ def _capacity(gamma: float, capacity: float) -> dict:
     ],
     ids=["beta", "gamma", "capacity", "lr", "batch_size", "data"],
 )
-def test_checkpoint_is_retrained_when_a_setting_of_the_weights_changes(tmp_path, first, second):
+def test_checkpoint_is_retrained_when_a_setting_of_the_weights_changes(tiny_vae, tmp_path, first, second):
     path = tmp_path / "vae.pt"
-    _fit_once(path, **first)
+    _fit_once(tiny_vae(*SHAPE), path, **first)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the same settings (a fresh but equal loss_fn): reused
-        _fit_once(path, **first)
+        _fit_once(tiny_vae(*SHAPE), path, **first)
     with pytest.warns(UserWarning, match="other settings"):
-        _fit_once(path, **second)
+        _fit_once(tiny_vae(*SHAPE), path, **second)
 
 
-def test_save_and_load_checkpoint_round_trip(tmp_path):
-    model = _model()
+def test_save_and_load_checkpoint_round_trip(tiny_vae, tmp_path):
+    model = tiny_vae(*SHAPE)
     save_checkpoint(model, tmp_path / "sub" / "m.pt", note="hello", z=2)
-    other = _model(seed=5)
+    other = tiny_vae(*SHAPE, seed=5)
     meta = load_checkpoint(other, tmp_path / "sub" / "m.pt")
     assert meta == {"note": "hello", "z": 2}
     torch.testing.assert_close(other.encoder.mu.weight, model.encoder.mu.weight)
@@ -140,7 +143,7 @@ def test_save_and_load_checkpoint_round_trip(tmp_path):
         load_checkpoint(model, tmp_path / "missing.pt")
 
 
-def test_custom_optimizer_capacity_schedule_and_evaluate():
+def test_custom_optimizer_capacity_schedule_and_evaluate(tiny_vae):
     x, y = _data(64)
     seen = []
 
@@ -149,7 +152,7 @@ def test_custom_optimizer_capacity_schedule_and_evaluate():
         return 0.1 * step
 
     hist = train(
-        _model(), TensorLoader(x, y, batch_size=32), epochs=2, loss_fn=make_vae_loss(gamma=10.0),
+        tiny_vae(*SHAPE), TensorLoader(x, y, batch_size=32), epochs=2, loss_fn=make_vae_loss(gamma=10.0),
         optimizer=lambda params: torch.optim.SGD(params, lr=0.01), capacity_schedule=schedule,
         val_loader=TensorLoader(x, batch_size=64), progress=False,
     )  # fmt: skip
@@ -157,19 +160,19 @@ def test_custom_optimizer_capacity_schedule_and_evaluate():
     assert hist[-1]["capacity"] == pytest.approx((0.2 + 0.3) / 2) and hist[-1][
         "val_capacity"
     ] == pytest.approx(0.3)
-    logs = evaluate(_model(), TensorLoader(x, y, batch_size=20))
+    logs = evaluate(tiny_vae(*SHAPE), TensorLoader(x, y, batch_size=20))
     assert set(logs) >= {"elbo", "recon", "kl", "kl_per_dim"} and len(logs["kl_per_dim"]) == 2
 
 
-def test_bad_settings_and_diverging_loss_raise():
+def test_bad_settings_and_diverging_loss_raise(tiny_vae):
     x, _ = _data(32)
     with pytest.raises(ValueError, match="epochs"):
-        train(_model(), TensorLoader(x), epochs=-1)
+        train(tiny_vae(*SHAPE), TensorLoader(x), epochs=-1)
     with pytest.raises(ValueError, match="optimizer"):
-        train(_model(), TensorLoader(x), epochs=1, optimizer="adam", progress=False)
+        train(tiny_vae(*SHAPE), TensorLoader(x), epochs=1, optimizer="adam", progress=False)
 
     def nan_loss(model, batch, epoch):
         return model(batch).params.sum() * float("nan"), {}
 
     with pytest.raises(FloatingPointError, match="nan"):
-        train(_model(), TensorLoader(x), epochs=1, loss_fn=nan_loss, progress=False)
+        train(tiny_vae(*SHAPE), TensorLoader(x), epochs=1, loss_fn=nan_loss, progress=False)

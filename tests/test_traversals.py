@@ -12,14 +12,6 @@ import pytest
 import torch
 
 from course_lib import traversals
-from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
-
-
-def _model(z_dim=3):
-    torch.manual_seed(0)
-    enc = MLPEncoder((4, 5), hidden=(8,), z_dim=z_dim)
-    dec = MLPDecoder(z_dim, hidden=(8,), out_shape=(4, 5))
-    return VAE(enc, dec, likelihood="gaussian")
 
 
 def test_traversal_codes_move_one_latent_and_keep_the_others():
@@ -46,8 +38,8 @@ def test_traversal_codes_reject_bad_input(base, dims, values, match):
         traversals.traversal_codes(base, dims, values)
 
 
-def test_decode_traversals_matches_decoding_each_code():
-    model = _model()
+def test_decode_traversals_matches_decoding_each_code(tiny_vae):
+    model = tiny_vae((4, 5), activation="tanh", likelihood="gaussian")
     frames = traversals.decode_traversals(model, np.zeros(3), [1, 2], [-2.0, 0.0, 2.0])
     assert frames.shape == (2, 3, 4, 5)
     z = torch.tensor([[0.0, 0.0, 2.0]])

@@ -213,3 +213,25 @@ class VAE(nn.Module):
         """Draw ``n`` codes from the prior N(0, I) and return the mean of p(x|z) for each."""
         z = torch.randn(_positive_int(n, "n"), self.z_dim, generator=generator, device=self.log_scale.device)
         return self.mean(self.decode(z))
+
+
+def mlp_vae(
+    in_shape: int | Sequence[int],
+    z_dim: int,
+    hidden: Sequence[int] = (256,),
+    *,
+    activation: str = "relu",
+    likelihood: str = "gaussian",
+    scale: float = 0.1,
+    learn_scale: bool = False,
+) -> VAE:
+    """A :class:`VAE` with an MLP encoder (layers ``hidden``) and the mirrored MLP decoder.
+
+    The one MLP VAE builder of the course: ``mlp_vae(784, 20, (500,), activation="tanh",
+    likelihood="bernoulli")`` is Kingma & Welling's MNIST model, ``mlp_vae((64, 32), 10)`` a
+    Gaussian VAE over log-mels (standard deviation ``scale``).
+    """
+    hidden = tuple(hidden)
+    encoder = MLPEncoder(in_shape, hidden, z_dim, activation)
+    decoder = MLPDecoder(z_dim, hidden[::-1], in_shape, activation)
+    return VAE(encoder, decoder, likelihood, scale=scale, learn_scale=learn_scale)

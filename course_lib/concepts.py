@@ -46,7 +46,7 @@ OPERATORS: tuple[str, ...] = ("AND", "IN_COMMON", "IGNORE", "WITH")
 class Symbol:
     """An assignment of at most one word per attribute; unspecified attributes are left out.
 
-    Taught in chapters/05_scan.ipynb. Pure data (no vocabulary attached): build one with
+    Pure data (no vocabulary attached): build one with
     :meth:`Vocabulary.symbol` to have its words checked. ``Symbol({"register": "low"})`` and
     ``Symbol([("register", "low")])`` are the same symbol; equal symbols hash alike.
     """
@@ -172,7 +172,6 @@ def apply_operator(op: str, a: Symbol, b: Symbol) -> Symbol:
 class Attribute:
     """A property of sounds (``register``) whose words (``low, mid, high``) partition one factor's classes.
 
-    Taught in chapters/05_scan.ipynb. ``classes[i]`` lists the factor classes of ``words[i]``.
     Checked against a factor space when a :class:`Vocabulary` is built.
     """
 
@@ -212,7 +211,7 @@ class Attribute:
 class AttributeSpec:
     """An attribute written in the factor's unit, independent of the grid: ``edges`` split the values.
 
-    Taught in chapters/05_scan.ipynb. A value ``v`` gets ``words[i]`` where ``i`` is the number of
+    A value ``v`` gets ``words[i]`` where ``i`` is the number of
     edges ``<= v`` (``np.digitize``), so ``len(edges) == len(words) - 1``. :meth:`resolve` turns the
     spec into an :class:`Attribute` on the classes of a given factor space.
     """
@@ -283,7 +282,7 @@ DEFAULT_CONCEPTS: dict[str, tuple[str, ...]] = {
 class Vocabulary:
     """Attributes over a factor space, their words in k-hot order, and named concepts.
 
-    Taught in chapters/05_scan.ipynb. Words are ordered attribute by attribute (in the order of
+    Words are ordered attribute by attribute (in the order of
     ``attributes``), each attribute's words in its own order; ``groups[name]`` is the slice of an
     attribute's words in a k-hot vector. Every word, attribute and concept name must be distinct.
     """
@@ -524,7 +523,7 @@ def build_vocabulary(
     ``attributes``: names of the specs to use; ``None`` takes every spec whose factor the space has.
     A named attribute whose factor is missing raises ``ValueError``. ``concepts``: ``None`` keeps the
     :data:`DEFAULT_CONCEPTS` whose words all exist in the vocabulary; an explicit mapping must resolve
-    entirely (``ValueError`` otherwise). Taught in chapters/05_scan.ipynb.
+    entirely (``ValueError`` otherwise).
     """
     if not isinstance(factor_space, FactorSpace):
         raise ValueError("factor_space must be a course_lib.factors.FactorSpace.")
@@ -560,7 +559,7 @@ def sample_pairs(
     Each row picks one of ``symbols`` uniformly at random (``which[i]`` is its position); the factors
     the symbol specifies take a class of its word, uniformly; every other factor is uniform over all
     its classes. Returns ``(classes [n, K] int64, which [n] int64)``; the caller renders or looks up
-    the sounds of ``classes`` and k-hot encodes ``symbols[which]``. Taught in chapters/05_scan.ipynb.
+    the sounds of ``classes`` and k-hot encodes ``symbols[which]``.
     """
     if not isinstance(vocabulary, Vocabulary):
         raise ValueError("vocabulary must be a Vocabulary (see build_vocabulary).")
@@ -587,7 +586,7 @@ def recombination_triples(
     """Every valid ``(a, op, b, a op b)`` with ``a != b`` drawn from ``symbols``.
 
     Pairs an operator refuses (AND of conflicting words, IGNORE of missing words) are left out.
-    The training set of the recombination operators. Taught in chapters/05_scan.ipynb.
+    The training set of the recombination operators.
     """
     for op in operators:
         operator_id(op)

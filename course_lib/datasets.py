@@ -129,7 +129,7 @@ def build_toy_dataset(
     """Generate the full grid of ``preset`` with features and save it; return the file's path.
 
     An existing file is kept unless ``force``. Default path: :func:`default_path` (under
-    ``config.data_dir()``). Taught in chapters/01_toy_dataset.ipynb.
+    ``config.data_dir()``).
     """
     meta = dataset_metadata(preset, seed)
     target = default_path(preset, seed) if path is None else Path(path)
@@ -157,8 +157,7 @@ class ToyDataset(Dataset):
 
     Attributes: ``features`` (float16 ``[N, n_mels, frames]``), ``latents_classes``,
     ``latents_values``, ``ids`` (each row's index in the full grid: it also seeds the row's noise),
-    ``factor_space``, ``metadata`` (dict), ``preset`` (its name) and ``path``. Taught in
-    chapters/01_toy_dataset.ipynb.
+    ``factor_space``, ``metadata`` (dict), ``preset`` (its name) and ``path``.
     """
 
     def __init__(
@@ -285,7 +284,7 @@ class ToyDataset(Dataset):
 def load_toy_dataset(preset: str = "default", seed: int = 0, verbose: bool = True) -> ToyDataset:
     """Load the toy dataset of ``preset`` and ``seed``, building it first if it is not cached.
 
-    Prints which file it uses. Taught in chapters/01_toy_dataset.ipynb.
+    Prints which file it uses.
     """
     path = default_path(preset, seed)
     if not path.exists():

@@ -178,7 +178,7 @@ def measure(audio: np.ndarray, sr: int, fmin: float = 55.0, fmax: float = 1760.0
     Columns: :data:`COLUMNS` (see the module docstring for the definitions). ``fmin``/``fmax``
     bound the pYIN search (A1..A6; its pitch grid has 10-cent steps from ``fmin``, so the toy
     dataset's whole tones above A1 fall on grid points). About 60 ms per one-second clip at
-    16 kHz on the course's CPU, mostly pYIN. Taught in chapters/01_toy_dataset.ipynb.
+    16 kHz on the course's CPU, mostly pYIN.
     """
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim == 1:
@@ -244,7 +244,7 @@ def explained_variance(classes: pd.DataFrame, measured: pd.DataFrame, adjust: bo
     MS_within)``, which removes the share that k classes explain by chance in a finite sample
     (about (k - 1) / n), clipped at 0. On a sample drawn uniformly from a full factorial grid the
     factors are independent, so a column sums to at most about 1. NaN descriptors are left out pair
-    by pair. Taught in chapters/01_toy_dataset.ipynb.
+    by pair.
     """
     if len(classes) != len(measured):
         raise ValueError(f"classes has {len(classes)} rows and measured {len(measured)}: they must match.")

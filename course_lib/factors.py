@@ -33,10 +33,7 @@ TIMESCALES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Factor:
-    """One generative factor: its ``values`` (strictly increasing), ``unit``, ``meaning`` and ``timescale``.
-
-    Taught in chapters/01_toy_dataset.ipynb. ``timescale`` is one of :data:`TIMESCALES`.
-    """
+    """One generative factor: ``values`` (strictly increasing), ``unit``, ``meaning`` and ``timescale``."""
 
     name: str
     values: tuple[float, ...]
@@ -82,7 +79,7 @@ class Factor:
 class FactorSpace:
     """The full factorial grid of some factors, with the dSprites index <-> classes <-> values maps.
 
-    Taught in chapters/01_toy_dataset.ipynb. Order: row-major, last factor fastest (see the module
+    Order: row-major, last factor fastest (see the module
     docstring). Every method accepts a single row or a batch (leading dimensions are kept).
     """
 

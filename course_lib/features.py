@@ -35,7 +35,7 @@ class LogMel:
     """Batched log-mel features: ``LogMel()(audio [N, samples]) -> [N, n_mels, frames]`` float32.
 
     Accepts a NumPy array (returns a NumPy array) or a torch tensor (returns a tensor); a 1-D clip
-    gives ``[n_mels, frames]``. Taught in chapters/01_toy_dataset.ipynb.
+    gives ``[n_mels, frames]``.
     """
 
     def __init__(
@@ -178,6 +178,6 @@ def logmel_to_audio(
     (``librosa.feature.inverse.mel_to_stft``) and the phase by ``n_iter`` Griffin-Lim iterations
     (Griffin & Lim 1984) from a seeded random start, so the result is deterministic. Expect a
     recognisable but smeared sound: 64 bands cannot hold the exact partials, and the phase is
-    estimated. Taught in chapters/01_toy_dataset.ipynb.
+    estimated.
     """
     return LogMel(**settings).invert(logmel, n_iter=n_iter, length=length)

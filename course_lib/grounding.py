@@ -84,10 +84,7 @@ def fit_scan(
     checkpoint: Any = None,
     progress: bool = True,
 ) -> tuple[SCAN, History]:
-    """Train a :class:`SCAN` on pairs: k-hot symbols ``khot`` [n, V] and their sounds' posteriors [n, z].
-
-    Taught in chapters/05_scan.ipynb.
-    """
+    """Train a :class:`SCAN` on pairs: k-hot symbols ``khot`` [n, V] and their sounds' posteriors [n, z]."""
     y = torch.as_tensor(np.asarray(khot, dtype=np.float32))
     if len(y) != len(mu_x) or mu_x.shape != logvar_x.shape:
         raise ValueError(
@@ -147,7 +144,6 @@ def fit_recombination(
     fewer valid triples than IN_COMMON). Each draw pairs a triple with a random sound of its result
     (a row of the full grid whose posteriors are ``mu_all``/``logvar_all``); the operands go through
     the frozen SCAN encoder.
-    Taught in chapters/05_scan.ipynb.
     """
     if not triples:
         raise ValueError("give at least one (a, op, b, result) triple.")
@@ -187,10 +183,7 @@ def fit_recombination(
 
 # ------------------------------------------------------------------------------ factor classifier
 class FactorClassifier(nn.Module):
-    """p(class of each factor | log-mel): a ReLU MLP with one softmax head per factor.
-
-    Taught in chapters/05_scan.ipynb: trained on real sounds, it scores the sounds SCAN generates.
-    """
+    """p(class of each factor | log-mel): a ReLU MLP with one softmax head per factor."""
 
     def __init__(self, in_shape: Sequence[int], sizes: Sequence[int], hidden: int = 256) -> None:
         super().__init__()
@@ -283,7 +276,7 @@ def symbol_scores(vocabulary: Vocabulary, symbol: Symbol, predicted_classes: np.
     ``accuracy``: share of (sound, specified attribute) whose predicted word is the symbol's (NaN for
     the empty symbol). ``diversity``: over the unspecified attributes, the mean normalised entropy of
     the predicted words (1: as varied as a uniform draw; 0: always the same word; NaN if the symbol
-    specifies every attribute). Taught in chapters/05_scan.ipynb.
+    specifies every attribute).
     """
     values = vocabulary.attribute_values(predicted_classes)  # [S, A]
     wanted = symbol.as_dict()
@@ -306,7 +299,7 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> list[A
     """Logistic regression per attribute on ``features`` [n, d]; ``labels`` [n, A] with -1 = unknown.
 
     An attribute with fewer than two labelled words gets a constant predictor. The supervised
-    baseline of sound -> symbol. Taught in chapters/05_scan.ipynb.
+    baseline of sound -> symbol.
     """
     from sklearn.dummy import DummyClassifier
     from sklearn.linear_model import LogisticRegression
@@ -397,7 +390,7 @@ def prepare(
 
     Checkpoints go to ``config.data_dir()``, named after the settings. The classifier is trained on
     the real log-mels **and** their reconstructions by the frozen beta-VAE (same labels), so that
-    the blur of the decoder alone does not count as a wrong attribute. Taught in chapters/05_scan.ipynb.
+    the blur of the decoder alone does not count as a wrong attribute.
     """
     from sklearn.decomposition import PCA
 
@@ -499,7 +492,6 @@ def few_label_trial(
     sound->symbol accuracy, symbol->sound accuracy and diversity (seen symbols), and novel-concept
     accuracy and diversity; the methods are SCAN, the supervised baselines and chance (see the
     chapter). ``labels_per_symbol=None``: a fresh sound for every pair (unlimited labels).
-    Taught in chapters/05_scan.ipynb; the curve is ``python -m course_lib.experiments.scan_eval``.
     """
     from course_lib.symbolic_data import make_pairs
 

@@ -34,7 +34,7 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     """Analytic KL(N(mu, diag(exp(logvar))) || N(0, I)) per latent dimension, shape ``[B, z]``.
 
     ``0.5 * (mu^2 + exp(logvar) - 1 - logvar)`` for each dimension; sum over the last axis for the
-    KL of the whole code. Taught in chapters/02_vae_mnist.ipynb.
+    KL of the whole code.
     """
     if mu.shape != logvar.shape:
         raise ValueError(
@@ -65,7 +65,6 @@ def log_likelihood(x: Tensor, params: Tensor, likelihood: str, scale: float | Te
     ``"bernoulli"``: ``params`` are logits; ``x`` in [0, 1] (binary data give a proper log-probability;
     grey levels give the negative cross-entropy, the usual surrogate). ``"gaussian"``: ``params`` are
     means and ``scale`` the standard deviation (a float or a tensor broadcastable to x).
-    Taught in chapters/02_vae_mnist.ipynb.
     """
     if params.shape != x.shape:
         raise ValueError(f"params must be shaped like x {tuple(x.shape)}, got {tuple(params.shape)}.")
@@ -85,7 +84,7 @@ def elbo_terms(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     """One-sample ELBO of a :class:`~course_lib.models.vae.VAE`, every term per example.
 
     Returns ``recon`` [B] (-log p(x|z)), ``kl`` [B], ``kl_per_dim`` [B, z] and ``elbo`` [B]
-    (= -(recon + kl)), in nats. Taught in chapters/02_vae_mnist.ipynb.
+    (= -(recon + kl)), in nats.
     """
     out = model(x)
     recon = -log_likelihood(x, out.params, model.likelihood, model.scale)
@@ -107,7 +106,7 @@ def beta_vae_loss(
     With ``capacity`` C (Burgess et al. 2018): ``mean_B(recon) + gamma * |mean_B(kl) - C|``, where
     ``gamma`` must be given (they used 1000 on dSprites) and ``beta`` is ignored.
     Logs: ``loss``, ``elbo``, ``recon``, ``kl`` (floats, batch means) and ``kl_per_dim`` (a list of
-    z floats). Taught in chapters/02_vae_mnist.ipynb and chapters/03_beta_vae.ipynb.
+    z floats).
     """
     if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta must be a non-negative number, got {beta!r}.")
@@ -155,7 +154,7 @@ def iwae_bound(model: nn.Module, x: Tensor, k: int, chunk: int | None = None) ->
 
     ``log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)``, z_i ~ q(z|x). k = 1 is the ELBO (in expectation);
     the bound rises towards log p(x) as k grows. Samples are drawn ``chunk`` at a time (default: about
-    20,000 decoded rows per chunk) so that k = 5000 fits in memory. Taught in chapters/02_vae_mnist.ipynb.
+    20,000 decoded rows per chunk) so that k = 5000 fits in memory.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}.")

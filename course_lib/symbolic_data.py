@@ -63,7 +63,6 @@ def symbols_up_to(
     """Every symbol with ``min_words``..``max_words`` words, except those in ``exclude``.
 
     SCAN's training symbols: short ones, so that longer concepts stay new for the recombination test.
-    Taught in chapters/05_scan.ipynb.
     """
     if isinstance(min_words, bool) or not isinstance(min_words, int) or min_words < 0:
         raise ValueError(f"min_words must be a non-negative integer, got {min_words!r}.")
@@ -86,7 +85,6 @@ def make_pairs(
     Without ``labels_per_symbol`` every pair draws a fresh sound (unspecified factors uniform). With
     it, each symbol first gets a fixed pool of that many sounds (drawn the same way), and its pairs
     only reuse those: the number of labelled examples per concept of the few-label experiment.
-    Taught in chapters/05_scan.ipynb.
     """
     symbols = list(symbols)
     if not symbols:

@@ -242,7 +242,7 @@ def oscillator_bank(
     ``freqs`` and ``amps`` are ``[K]`` (constant) or ``[K, n_samples]`` (per sample); the phase of
     partial k is ``phases[k] + 2 pi sum_{m<n} f_k[m] / sr`` (accumulated from the instantaneous
     frequency). A partial is silenced wherever it reaches the Nyquist frequency. Returns float64
-    ``[n_samples]``. Taught in chapters/01_toy_dataset.ipynb (exercise 1.1 asks for it).
+    ``[n_samples]``.
     """
     freqs = np.broadcast_to(
         np.asarray(freqs, dtype=np.float64).reshape(len(freqs), -1), (len(freqs), n_samples)
@@ -257,10 +257,7 @@ def oscillator_bank(
 
 
 def mix_at_hnr(harmonic: np.ndarray, noise: np.ndarray, hnr_db: float) -> np.ndarray:
-    """``harmonic + c * noise`` with c chosen so the power ratio of the two parts is ``hnr_db`` dB.
-
-    Taught in chapters/01_toy_dataset.ipynb (exercise 1.2). ``hnr_db = inf`` returns ``harmonic``.
-    """
+    """``harmonic + c * noise`` with c chosen so the power ratio of the two parts is ``hnr_db`` dB."""
     harmonic, noise = np.asarray(harmonic, dtype=np.float64), np.asarray(noise, dtype=np.float64)
     if math.isinf(hnr_db) and hnr_db > 0:
         return harmonic.copy()
@@ -530,7 +527,6 @@ def synthesize(
     Each parameter is a scalar or an ``[N]`` array; missing ones take their defaults. ``ids`` (default
     ``0..N-1``) and ``seed`` select each clip's noise, so a clip sounds the same in any batch.
     ``return_parts=True`` also returns the harmonic and noise parts (``out = harmonic + noise``).
-    Taught in chapters/01_toy_dataset.ipynb.
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
@@ -571,7 +567,7 @@ F0 = _f("f0", F0_WHOLE_TONES, "pitch, on a whole-tone scale A2..G4 (equal steps 
 class Preset:
     """A level of complexity of the generator: a factor space, fixed ``constants``, sample rate, duration.
 
-    Taught in chapters/01_toy_dataset.ipynb. ``render(latents_values)`` maps each row of factor
+    ``render(latents_values)`` maps each row of factor
     values (columns in ``factor_space.names`` order) to a clip.
     """
 

@@ -45,7 +45,7 @@ class TensorLoader:
     ``TensorLoader(images, labels, batch_size=100, shuffle=True, transform=torch.bernoulli)`` yields
     ``(x, y)`` tuples (a bare tensor when given one tensor); ``transform`` is applied to x on every
     batch (dynamic binarisation draws fresh pixels each time). Shuffling uses torch's global RNG, so
-    :func:`train`'s seed fixes the order. Taught in chapters/02_vae_mnist.ipynb.
+    :func:`train`'s seed fixes the order.
     """
 
     def __init__(
@@ -88,7 +88,6 @@ class History:
 
     ``history.to_frame()`` is a DataFrame with one row per epoch (per-dimension KLs spread over
     columns ``kl_dim_0``...); ``history.kl_per_dim()`` is an array [epochs, z_dim].
-    Taught in chapters/02_vae_mnist.ipynb.
     """
 
     def __init__(self, records: Sequence[dict[str, Any]] = ()) -> None:
@@ -167,7 +166,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Batch-size-weighted means of ``loss_fn``'s logs over ``loader``, in eval mode, without gradients.
 
-    ``loss_kwargs`` go to ``loss_fn`` (e.g. ``capacity=``). Taught in chapters/02_vae_mnist.ipynb.
+    ``loss_kwargs`` go to ``loss_fn`` (e.g. ``capacity=``).
     """
     loss_fn = loss_fn or make_vae_loss()
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -191,7 +190,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **meta: Any) -> P
     """Save ``model.state_dict()`` and ``meta`` (plain Python values) atomically; return the path.
 
     Writes a temporary file in the same folder, then renames it over ``path``: a crash never leaves
-    a half-written checkpoint. Taught in chapters/02_vae_mnist.ipynb.
+    a half-written checkpoint.
     """
     path = Path(path)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -321,7 +320,7 @@ def train(
     ``loss_fn`` defaults to the negative ELBO (:func:`course_lib.losses.make_vae_loss`);
     ``optimizer`` is None (Adam at ``lr``), an optimiser, or a callable ``params -> optimiser``.
     ``checkpoint``: load it when it matches these settings, else train and save it there.
-    ``device``: None picks a GPU when present, else the CPU. Taught in chapters/02_vae_mnist.ipynb.
+    ``device``: None picks a GPU when present, else the CPU.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}.")

@@ -27,10 +27,7 @@ DEFAULT_DESCRIPTORS: tuple[str, ...] = ("f0_hz", "rms_db", "centroid_hz", "hnr_d
 
 
 def traversal_codes(base: np.ndarray, dims: Sequence[int], values: Sequence[float]) -> np.ndarray:
-    """Codes ``[len(dims), len(values), z_dim]``: ``base`` with latent ``dims[i]`` set to ``values[j]``.
-
-    Taught in chapters/03_beta_vae.ipynb.
-    """
+    """Codes ``[len(dims), len(values), z_dim]``: ``base`` with latent ``dims[i]`` set to ``values[j]``."""
     base = np.asarray(base, dtype=np.float64)
     if base.ndim != 1 or base.size == 0:
         raise ValueError(f"base must be a 1-D code vector, got shape {base.shape}.")
@@ -52,8 +49,7 @@ def decode_traversals(
 ) -> np.ndarray:
     """Decoded means ``[len(dims), len(values), *x_shape]`` (float32 NumPy) along each traversal.
 
-    ``model`` is a :class:`~course_lib.models.vae.VAE` (``decode`` then ``mean``). Taught in
-    chapters/03_beta_vae.ipynb.
+    ``model`` is a :class:`~course_lib.models.vae.VAE` (``decode`` then ``mean``).
     """
     codes = traversal_codes(base, dims, values)
     n_dims, n_steps, z_dim = codes.shape
@@ -70,7 +66,7 @@ def traversal_audio(
 
     ``to_audio`` maps a batch of log-mels ``[N, mels, frames]`` to clips ``[N, samples]``; the default is
     Griffin-Lim, :func:`course_lib.features.logmel_to_audio` with ``settings`` (for instance the
-    dataset's ``metadata["features"]`` settings). Taught in chapters/03_beta_vae.ipynb.
+    dataset's ``metadata["features"]`` settings).
     """
     frames = np.asarray(frames, dtype=np.float32)
     if frames.ndim != 4:
@@ -89,7 +85,6 @@ def for_the_page(audio: np.ndarray, sr: int, target_sr: int = 8000, seconds: flo
     """Resample clips ``[..., samples]`` to ``target_sr`` and cut them to ``seconds``: small enough to embed.
 
     A page with dozens of players stays small (0.6 s at 8 kHz is about 13 kB of page per clip).
-    Taught in chapters/03_beta_vae.ipynb.
     """
     import librosa
 
@@ -133,7 +128,6 @@ def descriptor_curves(
 
     One row per clip with columns ``latent`` (from ``dim_labels``), ``step``, ``value`` and the
     descriptor columns of ``measure`` (default :func:`course_lib.descriptors.measure`).
-    Taught in chapters/03_beta_vae.ipynb (Q5: which factor does this latent control?).
     """
     audio = np.asarray(audio)
     n_dims, n_steps = check_grid(audio, "audio", "samples", values, dim_labels)
@@ -153,7 +147,7 @@ def descriptor_curves(
 def curve_ranges(curves: pd.DataFrame, descriptors: Sequence[str] = DEFAULT_DESCRIPTORS) -> pd.DataFrame:
     """How far each descriptor moves along each latent's traversal: max - min, [latents x descriptors].
 
-    NaNs (an unvoiced clip has no f0) are skipped. Taught in chapters/03_beta_vae.ipynb.
+    NaNs (an unvoiced clip has no f0) are skipped.
     """
     missing = [c for c in (*descriptors, "latent") if c not in curves.columns]
     if missing:
@@ -167,7 +161,6 @@ def latent_factor_table(mi: np.ndarray, factor_names: Sequence[str], dim_labels:
 
     ``mi`` is [latents, factors] (e.g. ``metrics.mutual_information_matrix(..., normalise=True)``).
     Returns a DataFrame with ``best_factor``, ``mi`` (its value) and ``gap`` (minus the second best).
-    Taught in chapters/03_beta_vae.ipynb.
     """
     mi = np.asarray(mi, dtype=np.float64)
     if mi.ndim != 2 or mi.shape[1] != len(factor_names) or mi.shape[1] < 2:

@@ -14,8 +14,7 @@ after every run, so an interrupted sweep keeps what it finished.
 Default settings: beta in {1, 4, 16, 32, 64} x seeds {0, 1, 2}, 30 epochs over 50,000 of the 54,000 clips
 (2,000 of the rest held out), about 3.5 CPU minutes per run, 50 in all on one thread. Every run is seeded by
 its own (beta, seed), so subsets (``--seeds 0 --betas 1 4``) can run in parallel processes and their rows
-are the rows the whole sweep writes. Shorter training (5 epochs on 20,000 clips) gave a lower MIG at every
-beta >= 16 (0.08 at best against 0.15 at beta = 32 here).
+are the rows the whole sweep writes.
 
 Effective beta. The reconstruction term is summed over the 64 x 32 = 2,048 feature values and the KL over
 the latents, both averaged over the batch (:mod:`course_lib.losses`). With a Gaussian decoder of fixed
@@ -69,10 +68,7 @@ def make_mlp_vae(
     scale: float = 0.1,
     activation: str = "elu",
 ) -> VAE:
-    """The chapter's MLP VAE over log-mels: Gaussian decoder with a fixed standard deviation ``scale``.
-
-    Taught in chapters/03_beta_vae.ipynb.
-    """
+    """The chapter's MLP VAE over log-mels: Gaussian decoder with a fixed standard deviation ``scale``."""
     hidden = tuple(hidden)
     encoder = MLPEncoder(tuple(in_shape), hidden=hidden, z_dim=z_dim, activation=activation)
     decoder = MLPDecoder(z_dim, hidden=hidden[::-1], out_shape=tuple(in_shape), activation=activation)
@@ -83,7 +79,7 @@ def make_mlp_vae(
 def held_out_terms(model: nn.Module, x: torch.Tensor, seed: int = 0) -> dict[str, Any]:
     """Reconstruction (-log p(x|z), nats), KL (nats) and mean squared error of ``x``, one sample each.
 
-    Also returns the KL of each latent dimension (a list). Taught in chapters/03_beta_vae.ipynb.
+    Also returns the KL of each latent dimension (a list).
     """
     model.eval()
     torch.manual_seed(seed)
@@ -130,10 +126,7 @@ def train_beta_vae(
     progress: bool = False,
     checkpoint: str | os.PathLike | None = None,
 ):
-    """Train one MLP beta-VAE on ``x_train`` [N, 64, 32]; return ``(model, history)``.
-
-    Taught in chapters/03_beta_vae.ipynb (the live run and the sweep call the same function).
-    """
+    """Train one MLP beta-VAE on ``x_train`` [N, 64, 32]; return ``(model, history)``."""
     config.seed_everything(seed)
     model = make_mlp_vae(tuple(x_train.shape[1:]), z_dim=z_dim, hidden=hidden, scale=scale)
     history = fit_beta_vae(

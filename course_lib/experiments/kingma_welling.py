@@ -69,10 +69,7 @@ DEFAULT_PATH = RESULTS_DIR / "kingma_welling.csv"
 
 
 def make_model(arch: str, nz: int) -> VAE:
-    """The ``"kw"`` (Kingma & Welling: 500 tanh units) or ``"ours"`` (ReLU 512-256) Bernoulli VAE.
-
-    Taught in chapters/02_vae_mnist.ipynb.
-    """
+    """The ``"kw"`` (Kingma & Welling: 500 tanh units) or ``"ours"`` (ReLU 512-256) Bernoulli VAE."""
     if arch == "kw":
         return VAE(MLPEncoder(784, (500,), nz, "tanh"), MLPDecoder(nz, (500,), 784, "tanh"), "bernoulli")
     if arch == "ours":

@@ -88,7 +88,7 @@ def make_model(kind: str, n_mels: int = 64, frames: int = 32, settings: Settings
 
     Both share z_dim, the likelihood and its scale; the recurrent pair is a bidirectional GRU with
     attention pooling and a GRU decoder attending over slots built from z alone
-    (:mod:`course_lib.models.recurrent`). Taught in chapters/04_recurrent_attention.ipynb.
+    (:mod:`course_lib.models.recurrent`).
     """
     s = settings
     if kind == "mlp":
@@ -169,7 +169,7 @@ def factor_effect_db(
     equal) is compared; the result is the RMS of their feature difference over all such pairs,
     in dB (1 feature unit = 100 dB). A factor with a small effect costs little reconstruction
     when a beta-VAE leaves it out of z. ``features`` [N, ...] and ``classes`` [N, K] must cover the
-    full grid (any row order). Taught in chapters/04_recurrent_attention.ipynb (Q6).
+    full grid (any row order).
     """
     sizes = [int(s) for s in factor_sizes]
     classes = np.asarray(classes)

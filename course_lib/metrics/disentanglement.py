@@ -133,8 +133,6 @@ def evaluate_all(
     ``dci_informativeness_train``, ``sap`` (disentanglement_lib's: accuracy of 1-D linear SVMs) and
     ``sap_continuous`` (squared correlation with the class index; see :mod:`.predictive` for why the
     former stays far below 1 on factors with many classes).
-
-    Taught in chapters/03_beta_vae.ipynb.
     """
     codes, classes, sizes = _check_grid(codes_grid, classes_grid, factor_sizes)
     rng = as_rng(rng)

@@ -59,8 +59,6 @@ def mutual_information_matrix(
         n_bins: equal-width bins per code dimension (20 in disentanglement_lib).
         normalise: divide column k by H(v_k), so that 1 means "z_d determines v_k"; every factor must
             then take at least two values.
-
-    Taught in chapters/03_beta_vae.ipynb (drawn as a heatmap).
     """
     codes, factors = codes_and_factors(codes, factors)
     binned = histogram_discretise(codes, n_bins)
@@ -83,8 +81,6 @@ def mig(codes: np.ndarray, factors: np.ndarray, n_bins: int = 20) -> dict:
     ``per_factor[k] = (I_top1(k) - I_top2(k)) / H(v_k)`` over code dimensions, and ``score`` is their mean.
     Needs D >= 2 (a gap needs two candidates) and every factor must take at least two values.
     ``n_bins`` is the equal-width histogram size (disentanglement_lib: 20, on 10,000 sampled points).
-
-    Taught in chapters/03_beta_vae.ipynb (students implement it; ``checks.ch03.check_mig`` compares).
     """
     codes, factors = codes_and_factors(codes, factors)
     if codes.shape[1] < 2:

@@ -50,8 +50,6 @@ def representation_from_codes(
     Row i of ``codes_of_every_grid_point`` [prod(factor_sizes), D] must be the code of the grid point whose
     classes are ``np.unravel_index(i, factor_sizes)`` (row-major mixed radix, last factor fastest), which
     is how chapter 1's ``ToyDataset`` and dSprites order their observations.
-
-    Taught in chapters/03_beta_vae.ipynb.
     """
     codes = as_codes(codes_of_every_grid_point, "codes_of_every_grid_point")
     sizes = as_factor_sizes(factor_sizes)
@@ -162,8 +160,6 @@ def beta_vae_score(
     The classifier is scikit-learn's ``LogisticRegression`` with its defaults (L2, C = 1, lbfgs) and
     ``max_iter=1000`` so that it converges on raw code differences. Chance level is 1 / K.
     Returns ``dict(train_accuracy, eval_accuracy)``.
-
-    Taught in chapters/03_beta_vae.ipynb.
     """
     sizes, rng, batch_size = _check_protocol(factor_sizes, rng, batch_size)
     n_train, n_eval = positive_int(n_train, "n_train"), positive_int(n_eval, "n_eval")
@@ -234,8 +230,6 @@ def factor_vae_score(
 
     Returns ``dict(train_accuracy, eval_accuracy, active_dims)`` (``active_dims``: how many dimensions
     survived pruning; with none, both accuracies are 0). Chance level is about 1 / K.
-
-    Taught in chapters/03_beta_vae.ipynb.
     """
     sizes, rng, batch_size = _check_protocol(factor_sizes, rng, batch_size)
     n_train, n_eval = positive_int(n_train, "n_train"), positive_int(n_eval, "n_eval")

@@ -126,8 +126,6 @@ def dci(
     accuracy), ``informativeness_train``, ``importance`` [D, K] (columns sum to 1 unless a factor used no
     split), ``disentanglement_per_code`` [D], ``completeness_per_factor`` [K] and
     ``informativeness_per_factor`` [K].
-
-    Taught in chapters/03_beta_vae.ipynb.
     """
     codes_train, factors_train = codes_and_factors(codes_train, factors_train, "_train")
     codes_test, factors_test = codes_and_factors(codes_test, factors_test, "_test")
@@ -212,8 +210,6 @@ def sap(
 
     Returns ``dict(score, per_factor [K], matrix [D, K])`` with per_factor = best minus second best S
     over code dimensions. Needs D >= 2.
-
-    Taught in chapters/03_beta_vae.ipynb.
     """
     codes, factors = codes_and_factors(codes, factors)
     if (codes_test is None) != (factors_test is None):

@@ -50,7 +50,6 @@ def _check_inputs(query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | No
 class AdditiveAttention(nn.Module):
     """Additive attention of one query over a sequence of keys (Bahdanau et al., 2014).
 
-    Taught in chapters/04_recurrent_attention.ipynb.
 
     Parameters: ``query_proj`` = Linear(query_dim, attn_dim, bias=False), ``key_proj`` =
     Linear(key_dim, attn_dim) (holds the one bias), ``score`` = Linear(attn_dim, 1, bias=False)

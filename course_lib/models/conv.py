@@ -36,10 +36,7 @@ def _check(
 
 
 class ConvEncoder(nn.Module):
-    """q(z|x) from a log-mel ``[B, mels, frames]``: strided convolutions, then linear heads for mu and logvar.
-
-    Taught in chapters/03_beta_vae.ipynb.
-    """
+    """q(z|x) from a log-mel ``[B, mels, frames]``: strided convolutions, then linear heads (mu, logvar)."""
 
     def __init__(
         self, in_shape: Sequence[int] = (64, 32), channels: Sequence[int] = (8, 16, 16), z_dim: int = 10
@@ -69,7 +66,7 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """p(x|z): a linear layer to a small map, then transposed convolutions up to ``[B, mels, frames]``.
 
-    The output is unsquashed (Gaussian means). Taught in chapters/03_beta_vae.ipynb.
+    The output is unsquashed (Gaussian means).
     """
 
     def __init__(
@@ -102,10 +99,7 @@ def make_conv_vae(
     channels: Sequence[int] = (8, 16, 16),
     scale: float = 0.1,
 ):
-    """A convolutional VAE with a fixed-variance Gaussian decoder (the conv twin of ``make_mlp_vae``).
-
-    Taught in chapters/03_beta_vae.ipynb.
-    """
+    """A convolutional VAE with a fixed-variance Gaussian decoder (the conv twin of ``make_mlp_vae``)."""
     from course_lib.models.vae import VAE
 
     channels = tuple(channels)

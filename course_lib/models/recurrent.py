@@ -28,7 +28,7 @@ def _positive(**values: int) -> None:
 class RecurrentAttentionEncoder(nn.Module):
     """Bidirectional GRU over frames, pooled by additive attention with a learned query.
 
-    Taught in chapters/04_recurrent_attention.ipynb. ``forward(x)`` takes log-mels x
+    ``forward(x)`` takes log-mels x
     [B, n_mels, frames] (frequency first, as chapter 1's dataset stores them) and returns
     ``(mu, logvar)``, each [B, z_dim]. After each call, ``attention_weights`` holds the pooling
     weights [B, frames] (detached), for plotting.
@@ -66,7 +66,7 @@ class RecurrentAttentionEncoder(nn.Module):
 class RecurrentAttentionDecoder(nn.Module):
     """A GRU that unrolls ``frames`` steps, each reading a z-built memory through attention.
 
-    Taught in chapters/04_recurrent_attention.ipynb. ``forward(z)`` takes z [B, z_dim] and returns
+    ``forward(z)`` takes z [B, z_dim] and returns
     Gaussian means [B, n_mels, frames]. The memory is ``tanh(slots + W z)`` ([B, n_slots, slot_dim]),
     the initial state ``tanh(W0 z)``; at step t the previous state queries the memory, and the
     context plus a learned time embedding drive the GRU cell; the frame is a linear read-out of the

@@ -41,7 +41,7 @@ def gaussian_kl_between(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: 
 
     ``0.5 * (logvar_p - logvar_q + (exp(logvar_q) + (mu_q - mu_p)^2) / exp(logvar_p) - 1)``, shape
     ``[B, z]`` (the broadcast shape of the four inputs); sum over the last axis for the whole code.
-    With ``mu_p = logvar_p = 0`` it is chapter 2's KL to the prior. Taught in chapters/05_scan.ipynb.
+    With ``mu_p = logvar_p = 0`` it is chapter 2's KL to the prior.
     """
     tensors = {"mu_q": mu_q, "logvar_q": logvar_q, "mu_p": mu_p, "logvar_p": logvar_p}
     for name, value in tensors.items():
@@ -65,7 +65,7 @@ def _mlp(n_in: int, hidden: int, n_layers: int) -> nn.Sequential:
 class SymbolEncoder(nn.Module):
     """q(z_y|y): k-hot symbols ``[B, n_words]`` -> ``(mu, logvar)``, each ``[B, z_dim]``.
 
-    Taught in chapters/05_scan.ipynb. Two ReLU layers of ``hidden`` units, then one linear head whose
+    Two ReLU layers of ``hidden`` units, then one linear head whose
     output is split into mu (first half) and logvar (second half).
     """
 
@@ -87,10 +87,7 @@ class SymbolEncoder(nn.Module):
 
 
 class SymbolDecoder(nn.Module):
-    """p(y|z): latents ``[B, z_dim]`` -> Bernoulli logits ``[B, n_words]``, one per word.
-
-    Taught in chapters/05_scan.ipynb. Two ReLU layers of ``hidden`` units and a linear read-out.
-    """
+    """p(y|z): latents ``[B, z_dim]`` -> Bernoulli logits ``[B, n_words]``, one per word."""
 
     def __init__(self, z_dim: int, n_words: int, hidden: int = 128) -> None:
         super().__init__()
@@ -109,7 +106,6 @@ class SymbolDecoder(nn.Module):
 class SCAN(nn.Module):
     """The symbol VAE of SCAN: :class:`SymbolEncoder` and :class:`SymbolDecoder` sharing ``z_dim``.
 
-    Taught in chapters/05_scan.ipynb. ``z_dim`` must equal the frozen sound model's latent size.
     Symbol -> sound: ``encode(y)``, then decode a sample with the beta-VAE's decoder. Sound -> symbol:
     :meth:`word_probs` of the beta-VAE's posterior mean.
     """
@@ -167,7 +163,7 @@ def scan_loss(
     * ``kl_ground``: KL(q(z_x|x) || q(z_y|y)), the term that grounds symbols in the sound latents.
 
     ``mu_x`` and ``logvar_x`` are detached (the beta-VAE is frozen). Higgins et al. used beta = 1,
-    lambda = 10. Returns the four terms as scalar tensors. Taught in chapters/05_scan.ipynb.
+    lambda = 10. Returns the four terms as scalar tensors.
     """
     if beta < 0 or lam < 0:
         raise ValueError(f"beta and lam must be >= 0, got {beta!r} and {lam!r}.")
@@ -204,7 +200,7 @@ def operator_ids(ops: str | int | Tensor | list[str], batch: int) -> Tensor:
 class Recombination(nn.Module):
     """A learned operator r(z | y1, y2, op), acting on each latent dimension alike.
 
-    Taught in chapters/05_scan.ipynb. For every dimension d the input is the 4 numbers
+    For every dimension d the input is the 4 numbers
     (mu1_d, logvar1_d, mu2_d, logvar2_d) concatenated with the op's embedding [op_dim]; an MLP
     (``hidden`` units, two ReLU layers; a 1x1 convolution over the dimensions) outputs (mu_d, logvar_d).
     Sharing the weights across dimensions is SCAN's choice: the operator must act on a dimension
@@ -252,7 +248,7 @@ def recombination_loss(
 
     x is a sound of the ground-truth result ``y1 op y2`` (:func:`course_lib.concepts.apply_operator`).
     The operands' posteriors (from the trained, frozen SCAN encoder) and the target are detached:
-    only the operator learns. Taught in chapters/05_scan.ipynb.
+    only the operator learns.
     """
     _check_posterior(mu_x, logvar_x, mu1.shape[0], mu1.shape[-1], "x")
     mu, logvar = operator(mu1.detach(), logvar1.detach(), mu2.detach(), logvar2.detach(), op)
@@ -269,7 +265,7 @@ def product_of_experts_and(
     unspecified (q = p) then hands it over to the other one. Each operand's variance is first capped
     at the prior's (1), so the product never gets wider than the prior. Two identical narrow operands
     give a narrower result (the product counts the same evidence twice). The baseline the learned
-    AND is compared with. Taught in chapters/05_scan.ipynb.
+    AND is compared with.
     """
     precision1 = torch.exp(-logvar1).clamp(min=1.0)
     precision2 = torch.exp(-logvar2).clamp(min=1.0)

@@ -72,7 +72,6 @@ class MLPEncoder(nn.Module):
 
     ``MLPEncoder(784, hidden=(500,), z_dim=20, activation="tanh")`` is Kingma & Welling's MNIST
     encoder. ``in_shape`` is the shape of one example (``784`` or ``(64, 32)``).
-    Taught in chapters/02_vae_mnist.ipynb.
     """
 
     def __init__(
@@ -104,7 +103,6 @@ class MLPDecoder(nn.Module):
     """Decoder p(x|z): hidden layers, then a linear layer reshaped to ``out_shape``.
 
     The output has no squashing: Bernoulli logits or Gaussian means, as :class:`VAE` expects.
-    Taught in chapters/02_vae_mnist.ipynb.
     """
 
     def __init__(
@@ -132,7 +130,7 @@ def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
     """Draw ``z = mu + sigma * eps`` with ``eps ~ N(0, I)`` and ``sigma = exp(logvar / 2)``.
 
     The noise enters additively, so gradients flow to ``mu`` and ``logvar`` (the
-    reparameterisation trick). Taught in chapters/02_vae_mnist.ipynb.
+    reparameterisation trick).
     """
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
@@ -143,7 +141,7 @@ class VAE(nn.Module):
     ``likelihood`` is ``"bernoulli"`` (decoder gives logits) or ``"gaussian"`` (decoder gives means;
     standard deviation ``scale``, fixed unless ``learn_scale=True``, then one learned scalar
     initialised at ``scale``). ``z_dim`` is read from the encoder's or decoder's ``z_dim`` attribute
-    unless given. Taught in chapters/02_vae_mnist.ipynb.
+    unless given.
     """
 
     def __init__(

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib.concepts import Symbol, Vocabulary, operator_id, sample_pairs
+from course_lib.concepts import Symbol, Vocabulary, build_vocabulary, operator_id, sample_pairs
 from course_lib.latents import posterior
 from course_lib.models.scan import SCAN, Recombination, recombination_loss, scan_loss
 from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
@@ -428,7 +428,7 @@ def prepare(
     rng = np.random.default_rng(seed)
     flat = x.reshape(len(x), -1).numpy()
     pca = PCA(32, random_state=seed).fit(flat[rng.choice(len(flat), min(5000, len(flat)), replace=False)])
-    vocabulary = build_vocabulary_for(ds.factor_space)
+    vocabulary = build_vocabulary(ds.factor_space)
     train_symbols = symbols_up_to(vocabulary, 2)
     one_word = [s for s in train_symbols if len(s) == 1]
     two_words = [train_symbols[i] for i in rng.permutation(len(train_symbols)) if len(train_symbols[i]) == 2]
@@ -450,13 +450,6 @@ def prepare(
         novel_symbols=novel,
         settings=dict(settings),
     )
-
-
-def build_vocabulary_for(factor_space: Any) -> Vocabulary:
-    """The chapter's vocabulary: :func:`course_lib.concepts.build_vocabulary` with its defaults."""
-    from course_lib.concepts import build_vocabulary
-
-    return build_vocabulary(factor_space)
 
 
 def generation_scores(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pytest
 import torch
@@ -45,13 +43,3 @@ def test_train_encode_and_held_out_terms_on_tiny_data():
     # the same seed gives the same model
     again, _ = beta_sweep.train_beta_vae(x, beta=4.0, seed=0, epochs=2, z_dim=3, hidden=(16,))
     np.testing.assert_allclose(latents.mean_codes(again, x.numpy()), codes, atol=1e-6)
-
-
-def test_write_csv_atomic_round_trips_and_unions_columns(tmp_path):
-    path = beta_sweep.write_csv_atomic(
-        [{"beta": 1.0, "mig": 0.123456789}, {"beta": 4.0, "extra": 2}], tmp_path / "r.csv"
-    )
-    with open(path) as handle:
-        rows = list(csv.DictReader(handle))
-    assert rows[0]["mig"] == "0.123457" and rows[1]["extra"] == "2" and rows[0]["extra"] == ""
-    assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]

@@ -1,5 +1,7 @@
 """Unit tests of course_lib.files: atomic writes leave either the old file or the complete new one."""
 
+import csv
+
 import pandas as pd
 import pytest
 
@@ -30,3 +32,15 @@ def test_write_csv_from_rows_and_frames(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         write_csv([], tmp_path / "empty.csv")
     assert not (tmp_path / "empty.csv").exists()
+
+
+def test_write_csv_unions_columns_and_formats_floats(tmp_path):
+    path = write_csv(
+        [{"beta": 1.0, "mig": 0.123456789}, {"beta": 4.0, "extra": 2}],
+        tmp_path / "r.csv",
+        float_format="%.6g",
+    )
+    with open(path) as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["mig"] == "0.123457" and rows[1]["extra"] == "2" and rows[0]["extra"] == ""
+    assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]

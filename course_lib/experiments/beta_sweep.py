@@ -195,11 +195,6 @@ def run_one(
     return row, model
 
 
-def write_csv_atomic(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
-    """Write ``rows`` (dicts, union of their keys as columns) as CSV, floats to 6 significant digits."""
-    return write_csv(rows, path, float_format="%.6g")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command line of the sweep (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m course_lib.experiments.beta_sweep", description=__doc__)
@@ -240,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             settings=settings,
         )
         rows.append(row)
-        write_csv_atomic(rows, out)
+        write_csv(rows, out, float_format="%.6g")
         tqdm.write(
             f"beta={beta:g} seed={seed}: recon {row['test_recon']:.1f} KL {row['test_kl']:.1f} "
             f"active {row['active_dims']} MIG {row['mig']:.3f} beta-VAE {row['beta_vae_eval_accuracy']:.3f} "

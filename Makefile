@@ -9,6 +9,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Headless Chromium (Debian package) for the browser tests; installed when missing.
 CHROMIUM ?= chromium
+# Notebooks executed side by side by `make book` (each kernel gets cores/JOBS threads).
+JOBS ?= 2
 
 .PHONY: setup book test lab bench exercises lint format js-assets browser clean
 
@@ -31,11 +33,15 @@ browser:
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
+# Execute the notebooks outside Sphinx (stall-proof, two at a time, cached by content: a rebuild
+# with nothing changed executes nothing), then build the HTML from the executed copies.
 book: setup js-assets
-	$(BIN)/python -m course_lib.exercises --check
-	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
-	@$(BIN)/python book/exec_times.py _build/html/book/execution.html
-	@echo "Open _build/html/index.html"
+	@start=$$(date +%s); \
+	$(BIN)/python -m course_lib.execute --jobs $(JOBS) || exit 1; \
+	echo "Building the HTML (log: _build/book.log) ..."; \
+	$(BIN)/jupyter-book build _build/executed --path-output . --warningiserror --nitpick --keep-going \
+	  > _build/book.log 2>&1 || { tail -n 60 _build/book.log; exit 1; }; \
+	echo "Notebooks and HTML took $$(( $$(date +%s) - start )) s. Open _build/html/index.html"
 
 test: setup js-assets browser
 	$(BIN)/ruff check .

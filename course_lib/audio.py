@@ -79,7 +79,7 @@ def player_grid(
             cells.append(f'<th style="text-align:right">{html.escape(str(row_labels[i]))}</th>')
         for clip in row:
             player = play(clip, sr, normalize=normalize, max_seconds=max_seconds)._repr_html_()
-            player = player.replace("<audio ", '<audio style="width:150px" ', 1)
+            player = player.replace("<audio ", '<audio preload="none" style="width:150px" ', 1)
             cells.append(f'<td style="padding:2px">{player}</td>')
         parts.append(f"<tr>{''.join(cells)}</tr>")
     parts.append("</table>")

@@ -38,7 +38,7 @@ from course_lib import __version__
 from course_lib.config import data_dir
 from course_lib.factors import FactorSpace
 from course_lib.features import LogMel
-from course_lib.files import atomic_path
+from course_lib.files import atomic_path, exclusive_lock
 from course_lib.synth import PRESETS, SYNTH_VERSION, get_preset
 
 FORMAT_VERSION: int = 1
@@ -137,18 +137,21 @@ def build_toy_dataset(
         raise ValueError(f"the dataset file must end in .npz, got {target}.")
     if target.exists() and not force:
         return target
-    fs = get_preset(preset).factor_space
-    classes = fs.all_classes()
-    feats = compute_features(preset, seed, batch_size=batch_size, progress=progress)
-    _write_npz(
-        target,
-        {
-            "features": feats,
-            "latents_classes": classes,
-            "latents_values": fs.classes_to_values(classes),
-            "metadata": np.array(json.dumps(meta, sort_keys=True)),
-        },
-    )
+    with exclusive_lock(target):  # two notebooks asking at once: one builds, one waits
+        if target.exists() and not force:
+            return target
+        fs = get_preset(preset).factor_space
+        classes = fs.all_classes()
+        feats = compute_features(preset, seed, batch_size=batch_size, progress=progress)
+        _write_npz(
+            target,
+            {
+                "features": feats,
+                "latents_classes": classes,
+                "latents_values": fs.classes_to_values(classes),
+                "metadata": np.array(json.dumps(meta, sort_keys=True)),
+            },
+        )
     return target
 
 

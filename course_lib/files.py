@@ -34,6 +34,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
+@contextmanager
+def exclusive_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock named after ``path`` (``.<name>.lock`` beside it) for the block.
+
+    Used where two processes may want to create the same file at once (two notebooks executed
+    side by side asking for one dataset): the first builds it, the second waits, then finds it.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def write_csv(table: Any, path: str | os.PathLike, float_format: str | None = None) -> Path:
     """Write a results table (a DataFrame, or a list of dicts) to ``path`` as CSV, atomically.
 

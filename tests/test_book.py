@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,8 +21,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
+from course_lib import execute
 from course_lib.config import REPO_ROOT
 
 CHROMIUM_ARGS = [
@@ -36,30 +37,34 @@ CHROMIUM_ARGS = [
 
 def _toc_files() -> list[str]:
     """Every document listed in _toc.yml, root first."""
-    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [chapter["file"] for chapter in part["chapters"]]
-    return files
+    return execute.toc_documents()
 
 
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> Path:
-    """Build the whole book once per session with -W -n --keep-going; return the HTML folder."""
+    """Build the whole book once per session with -W -n --keep-going; return the HTML folder.
+
+    The source is staged by ``course_lib.execute --stored``, as ``make book`` stages its executed
+    copies, but from the notebooks stored in the repository (see the module docstring).
+    """
     out = tmp_path_factory.mktemp("book")
-    settings = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
-    settings["execute"]["execute_notebooks"] = "off"  # render the stored outputs (see the docstring)
-    (out / "_config.yml").write_text(yaml.safe_dump(settings, sort_keys=False))  # script order matters
+    store = execute.stage_book(out / "source", execute_outcomes_of_stored(), notebook_source=lambda p: p)
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    command = [str(jupyter_book), "build", str(REPO_ROOT), "--path-output", str(out)]
-    command += ["--config", str(out / "_config.yml")]
+    command = [str(jupyter_book), "build", str(store), "--path-output", str(out)]
     command += ["--warningiserror", "--nitpick", "--keep-going"]
     result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
     log = result.stdout + result.stderr
     (out / "build.log").write_text(log)
     assert result.returncode == 0, f"book build failed (log in {out / 'build.log'}):\n{log[-6000:]}"
-    html = out / "_build" / "html"
-    return html
+    return out / "_build" / "html"
+
+
+def execute_outcomes_of_stored() -> list[execute.Outcome]:
+    """Outcomes for the execution page of the test build: the stored notebooks, no run times."""
+    return [
+        execute.Outcome(name.relative_to(REPO_ROOT).as_posix(), "stored", 0.0)
+        for name in execute.toc_notebooks()
+    ]
 
 
 def test_every_toc_page_is_built(built_book):
@@ -83,6 +88,24 @@ def test_every_notebook_page_is_stored_executed_without_error():
             and "raises-exception" not in cell.metadata.get("tags", [])  # failures shown on purpose
         ]
         assert not errors, f"{name}: code cells {errors} stored an unexpected error"
+
+
+PAGE_BUDGET_BYTES = 3 * 2**20
+"""Largest page a reader downloads: its HTML (sounds are embedded in it) plus its images."""
+
+
+def test_every_page_stays_under_its_weight_budget(built_book):
+    heavy = {}
+    for name in _toc_files():
+        page = built_book / f"{name}.html"
+        images = re.findall(r'<img[^>]+src="([^"]+)"', page.read_text(encoding="utf-8"))
+        files = [page] + [
+            (page.parent / src).resolve() for src in images if not src.startswith(("data:", "http"))
+        ]
+        weight = sum(f.stat().st_size for f in files if f.is_file())
+        if weight > PAGE_BUDGET_BYTES:
+            heavy[name] = f"{weight / 2**20:.1f} MiB"
+    assert not heavy, f"pages over {PAGE_BUDGET_BYTES / 2**20:.0f} MiB (shorter or fewer sounds?): {heavy}"
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +158,9 @@ def test_page_loads_everything_from_the_site_itself(browser, served_book, built_
             "img", "imgs => imgs.filter(i => i.naturalWidth === 0).map(i => i.src)"
         )
         assert not broken, f"{name}: images that did not load: {[src[:80] for src in broken]}"
-        assert page.locator("mjx-container").count() >= 0  # MathJax loaded without errors if requested
+        if page.locator("div.math, span.math").count():
+            assert page.locator("mjx-container").count() > 0, f"{name}: MathJax did not typeset the math"
+        assert page.locator("mjx-merror").count() == 0, f"{name}: MathJax could not parse an equation"
     finally:
         page.close()
 

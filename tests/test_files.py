@@ -1,11 +1,14 @@
 """Unit tests of course_lib.files: atomic writes leave either the old file or the complete new one."""
 
 import csv
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
 
-from course_lib.files import atomic_path, write_csv
+from course_lib.files import atomic_path, exclusive_lock, write_csv
 
 
 def test_atomic_path_replaces_the_file_only_on_success(tmp_path):
@@ -44,3 +47,21 @@ def test_write_csv_unions_columns_and_formats_floats(tmp_path):
         rows = list(csv.DictReader(handle))
     assert rows[0]["mig"] == "0.123457" and rows[1]["extra"] == "2" and rows[0]["extra"] == ""
     assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]
+
+
+def test_exclusive_lock_makes_a_second_process_wait(tmp_path):
+    target = tmp_path / "data.npz"
+    waiter = (
+        "import sys, time\n"
+        "from course_lib.files import exclusive_lock\n"
+        "start = time.monotonic()\n"
+        "with exclusive_lock(sys.argv[1]):\n"
+        "    print(round(time.monotonic() - start, 2))\n"
+    )
+    with exclusive_lock(target):
+        process = subprocess.Popen(
+            [sys.executable, "-c", waiter, str(target)], stdout=subprocess.PIPE, text=True
+        )
+        time.sleep(1.0)
+    waited = float(process.communicate(timeout=30)[0])
+    assert waited >= 0.5, f"the second process did not wait for the lock ({waited} s)"

@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Headless Chromium (Debian package) for the browser tests; installed when missing.
 CHROMIUM ?= chromium
+# Extra pip arguments for torch, e.g. the CPU wheel index on a host without a local CPU wheel:
+# make book TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?=
 # Notebooks executed side by side by `make book` (each kernel gets cores/JOBS threads).
 JOBS ?= 2
 
@@ -19,7 +22,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==25.3"
-	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet "torch==2.13.0" $(TORCH_PIP_ARGS)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 

@@ -181,17 +181,30 @@ class StallProofClient(NotebookClient):
 
 
 def toc_documents(root: Path = REPO_ROOT) -> list[str]:
-    """Every document of ``_toc.yml`` (paths without suffix, root first)."""
+    """Every document of ``_toc.yml`` (paths without suffix, root first, sections after their page)."""
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    documents = [toc["root"]]
-    for part in toc.get("parts", []):
-        documents += [chapter["file"] for chapter in part.get("chapters", [])]
-    return documents
+
+    def walk(entries: list[dict]) -> list[str]:
+        documents = []
+        for entry in entries:
+            documents.append(entry["file"])
+            documents += walk(entry.get("sections", []))
+        return documents
+
+    return [toc["root"], *walk([c for part in toc.get("parts", []) for c in part.get("chapters", [])])]
+
+
+RENDERED_AS_STORED = ("exercises/",)
+"""Documents shown as they are stored, never executed: the exercise sheets (their stubs raise)."""
 
 
 def toc_notebooks(root: Path = REPO_ROOT) -> list[Path]:
-    """The notebooks of the table of contents, in reading order."""
-    return [root / f"{doc}.ipynb" for doc in toc_documents(root) if (root / f"{doc}.ipynb").exists()]
+    """The notebooks of the table of contents that the book executes, in reading order."""
+    return [
+        root / f"{doc}.ipynb"
+        for doc in toc_documents(root)
+        if (root / f"{doc}.ipynb").exists() and not doc.startswith(RENDERED_AS_STORED)
+    ]
 
 
 def _files_under(folder: Path, suffixes: tuple[str, ...]) -> Iterable[Path]:
@@ -397,14 +410,14 @@ def stage_book(
     outcomes: list[Outcome] | None = None,
     *,
     root: Path = REPO_ROOT,
-    notebook_source: Callable[[Path], Path] | None = None,
+    as_stored: bool = False,
 ) -> Path:
     """Lay out a Jupyter Book source tree in ``store`` and return it.
 
     ``store`` gets the table of contents, a ``_config.yml`` with every path made absolute and
-    ``execute_notebooks: off``, each non-notebook page (a copy) and each notebook: the executed
-    copy already stored there, or ``notebook_source(path)`` when given (the stored fast-mode
-    notebooks of the repository, for the test build). ``book/execution.md`` gets the timings.
+    ``execute_notebooks: off``, a copy of each page, and each notebook: the executed copy already
+    stored there or, with ``as_stored`` (the test build) and for :data:`RENDERED_AS_STORED`, the
+    notebook as the repository stores it. ``book/execution.md`` gets the timings of ``outcomes``.
     """
     store.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
@@ -415,17 +428,13 @@ def stage_book(
     (store / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     shutil.copyfile(root / "_toc.yml", store / "_toc.yml")
     for doc in toc_documents(root):
-        notebook = root / f"{doc}.ipynb"
-        if notebook.exists():
-            target = store / f"{doc}.ipynb"
-            if notebook_source is not None:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(notebook_source(notebook), target)
-            elif not target.exists():
-                raise FileNotFoundError(f"{doc}.ipynb has no executed copy in {store}: execute it first.")
-            continue
         source = next(root.glob(f"{doc}.*"))
         target = store / source.relative_to(root)
+        executed = source.suffix == ".ipynb" and not (as_stored or doc.startswith(RENDERED_AS_STORED))
+        if executed:
+            if not target.exists():
+                raise FileNotFoundError(f"{doc}.ipynb has no executed copy in {store}: execute it first.")
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
     if outcomes is not None:
@@ -492,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         if path.suffix != ".ipynb" or not path.exists():
             parser.error(f"{path} is not a notebook file (expected an existing .ipynb)")
     if args.stored:
-        stage_book(args.store, notebook_source=lambda p: p)
+        stage_book(args.store, as_stored=True)
         print(f"Book source (stored notebooks) ready in {args.store}")
         return 0
     fast = config.is_fast()

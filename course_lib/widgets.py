@@ -128,7 +128,8 @@ def latent_sliders(
     """A live explorer (JupyterLab): one slider per latent; the decoded spectrogram and its sound update.
 
     ``decode(z)`` maps a code vector [z_dim] to a spectrogram [mels, frames]; ``to_audio`` (for
-    example Griffin-Lim) turns that spectrogram into a clip at ``sr`` Hz. Returns the widget.
+    example Griffin-Lim) turns that spectrogram into a clip at ``sr`` Hz. Returns the widget:
+    :func:`live_note` above, the sliders and the decoded output below it.
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
@@ -165,4 +166,20 @@ def latent_sliders(
     for slider in sliders:
         slider.observe(redraw, names="value")
     redraw()
-    return widgets.HBox([widgets.VBox(sliders), out])
+    return widgets.VBox([live_note(), widgets.HBox([widgets.VBox(sliders), out])])
+
+
+LIVE_NOTE = (
+    "Live in JupyterLab: these sliders decode with a running kernel. On a static page they show "
+    "the state they were saved in; use the kernel-free explorer instead."
+)
+
+
+def live_note(text: str = LIVE_NOTE):
+    """A visible note above a widget that only works with a running kernel (ipywidgets ``HTML``)."""
+    import ipywidgets as widgets
+
+    return widgets.HTML(
+        f'<p class="course-live-note" style="margin:0 0 4px;font-size:90%;color:#555">'
+        f"&#9889; {html.escape(text)}</p>"
+    )

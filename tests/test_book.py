@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from course_lib import execute
 from course_lib.config import REPO_ROOT
@@ -48,7 +49,7 @@ def built_book(tmp_path_factory) -> Path:
     copies, but from the notebooks stored in the repository (see the module docstring).
     """
     out = tmp_path_factory.mktemp("book")
-    store = execute.stage_book(out / "source", execute_outcomes_of_stored(), notebook_source=lambda p: p)
+    store = execute.stage_book(out / "source", execute_outcomes_of_stored(), as_stored=True)
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     command = [str(jupyter_book), "build", str(store), "--path-output", str(out)]
     command += ["--warningiserror", "--nitpick", "--keep-going"]
@@ -222,3 +223,14 @@ def test_static_explorers_switch_image_and_sound(browser, served_book, built_boo
         page.screenshot(path=str(built_book / f"{name.replace('/', '_')}_explorer.png"))
     finally:
         page.close()
+
+
+def test_publishing_workflow_builds_with_make_book_and_publishes_the_html():
+    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "book.yml").read_text())
+    steps = workflow["jobs"]["build"]["steps"]
+    assert any(step.get("run", "").startswith("make book") for step in steps), (
+        "publish what `make book` builds"
+    )
+    upload = [step for step in steps if step.get("uses", "").startswith("actions/upload-pages-artifact")]
+    assert upload and upload[0]["with"]["path"] == "_build/html"
+    assert "deploy-pages" in str(workflow["jobs"]["deploy"]["steps"])

@@ -182,7 +182,7 @@ def test_toc_notebooks_are_the_course_notebooks_in_reading_order():
 
 
 def test_stage_book_turns_execution_off_and_makes_paths_absolute(tmp_path):
-    store = execute.stage_book(tmp_path / "store", notebook_source=lambda p: p)
+    store = execute.stage_book(tmp_path / "store", as_stored=True)
     config = yaml.safe_load((store / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
     assert all(Path(p).is_absolute() for p in config["bibtex_bibfiles"])

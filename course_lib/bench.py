@@ -30,7 +30,7 @@ import torch
 from course_lib.config import seed_everything
 from course_lib.datasets import build_toy_dataset
 from course_lib.features import LogMel
-from course_lib.synth import get_preset
+from course_lib.presets import get_preset
 
 
 def _best_time(fn, repeats: int) -> float:

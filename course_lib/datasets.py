@@ -39,7 +39,8 @@ from course_lib.config import data_dir
 from course_lib.factors import FactorSpace
 from course_lib.features import LogMel
 from course_lib.files import atomic_path, exclusive_lock
-from course_lib.synth import PRESETS, SYNTH_VERSION, get_preset
+from course_lib.presets import PRESETS, get_preset
+from course_lib.synth import SYNTH_VERSION
 
 FORMAT_VERSION: int = 1
 """Version of the file layout (bumped when keys or meanings change)."""

@@ -22,6 +22,7 @@ import inspect
 import math
 import os
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -244,12 +245,22 @@ def _describe(obj: Any) -> Any:
         cells = [c.cell_contents for c in obj.__closure__ or ()]
         return {
             "function": f"{obj.__module__}.{obj.__qualname__}",
-            "code": hashlib.sha1(code.co_code + repr(code.co_consts).encode()).hexdigest(),
+            "code": _code_digest(code),
             "defaults": _describe(obj.__defaults__),
             "kwdefaults": _describe(obj.__kwdefaults__),
             "closure": {name: _describe(v) for name, v in zip(code.co_freevars, cells, strict=True)},
         }
     return repr(obj)
+
+
+def _code_digest(code: types.CodeType) -> str:
+    """A hash of a function's bytecode and constants, the same in every process.
+
+    Nested code objects (a generator expression, a lambda, an inner function) are hashed in turn:
+    their ``repr`` holds a memory address, which would make the checkpoint of such a loss never match.
+    """
+    consts = tuple(_code_digest(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return hashlib.sha1(code.co_code + repr(consts).encode()).hexdigest()
 
 
 def _describe_tensor(t: Tensor) -> dict[str, Any]:
@@ -375,32 +386,40 @@ def train(
     return history
 
 
-def fit_beta_vae(
-    model: nn.Module,
-    features: Tensor,
-    *,
-    beta: float,
+def fit(
+    build: Callable[[], nn.Module],
+    *tensors: Tensor,
     epochs: int,
     seed: int = 0,
     batch_size: int = 128,
+    shuffle: bool = True,
+    transform: Callable[[Tensor], Tensor] | None = None,
+    loss_fn: LossFn | None = None,
     lr: float = 1e-3,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = True,
-) -> History:
-    """Train ``model`` on ``features`` [N, ...] (shuffled minibatches) with the beta-VAE loss, on the CPU.
+    capacity_schedule: Callable[[int], float] | None = None,
+) -> tuple[nn.Module, History]:
+    """Seed, build a model with ``build()``, train it on ``tensors`` on the CPU; return ``(model, history)``.
 
-    :func:`train` with :func:`course_lib.losses.make_vae_loss` at ``beta``; loads ``checkpoint`` when it
-    holds this run. Used by chapter 3's sweep and chapter 5's frozen sound model.
+    The one "seed -> model -> minibatches -> :func:`train`" recipe of the course: the seed fixes the
+    initial weights as well as the shuffles, the tensors are batched by a :class:`TensorLoader`, and
+    ``loss_fn`` defaults to the negative ELBO (``losses.make_vae_loss(beta=...)`` for a beta-VAE).
+    ``checkpoint``: load it when it holds this very run, else train and save it there.
     """
-    loader = TensorLoader(features, batch_size=batch_size, shuffle=True)
-    return train(
+    seed_everything(seed)
+    model = build()
+    loader = TensorLoader(*tensors, batch_size=batch_size, shuffle=shuffle, transform=transform)
+    history = train(
         model,
         loader,
         epochs=epochs,
-        loss_fn=make_vae_loss(beta=beta),
+        loss_fn=loss_fn,
         lr=lr,
         seed=seed,
         checkpoint=checkpoint,
         device="cpu",
         progress=progress,
+        capacity_schedule=capacity_schedule,
     )
+    return model, history

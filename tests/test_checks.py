@@ -11,7 +11,7 @@ from torch import nn
 
 from course_lib import checks
 from course_lib.checks import Hint, SelfCheckFailed, ch01, ch02, ch03, ch04, ch05, compare, tour
-from course_lib.experiments.beta_sweep import make_mlp_vae
+from course_lib.experiments import beta_sweep
 from course_lib.losses import beta_vae_loss
 from course_lib.models.scan import scan_loss
 
@@ -319,7 +319,7 @@ def test_beta_vae_loss_check_names_the_key_that_differs():
         return loss, {**logs, "kl": logs["kl"] * 2}
 
     def make_model():
-        return make_mlp_vae(in_shape=(4, 3), z_dim=2, hidden=(8,))
+        return beta_sweep.make_model(beta_sweep.Settings(z_dim=2, hidden=(8,)), in_shape=(4, 3))
 
     example = torch.zeros(4, 4, 3)
     ch03.check_beta_vae_loss(beta_vae_loss, make_model, example)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import datasets, synth
+from course_lib import datasets, presets
 from course_lib.features import LogMel
 
 PRESET = "static"  # 2,700 clips: the smallest grid, built in about a second
@@ -31,7 +31,7 @@ def test_file_holds_the_full_grid_like_dsprites(data_home, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(data_home))
     path = datasets.default_path(PRESET, 0)
     assert path.parent == data_home and path.name.startswith("toy_static_seed0_")
-    fs = synth.get_preset(PRESET).factor_space
+    fs = presets.get_preset(PRESET).factor_space
     with np.load(path, allow_pickle=False) as data:
         assert sorted(data.files) == ["features", "latents_classes", "latents_values", "metadata"]
         assert data["features"].shape == (fs.n_combinations, 64, 32) and data["features"].dtype == np.float16

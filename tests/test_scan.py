@@ -143,7 +143,7 @@ def test_product_of_experts_and():
 
 def test_chapter5_self_checks_accept_the_reference_and_reject_mistakes(capsys):
     from course_lib.checks import SelfCheckFailed, ch05
-    from course_lib.concepts import and_, in_common
+    from course_lib.scan.symbols import and_, in_common
 
     ch05.check_gaussian_kl_between(gaussian_kl_between)
     ch05.check_scan_loss(scan_loss)

@@ -8,7 +8,17 @@ import pytest
 import torch
 
 from course_lib.losses import make_vae_loss
-from course_lib.train import History, TensorLoader, evaluate, load_checkpoint, save_checkpoint, train
+from course_lib.models.vae import mlp_vae
+from course_lib.train import (
+    History,
+    TensorLoader,
+    _describe,
+    evaluate,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -176,3 +186,26 @@ def test_bad_settings_and_diverging_loss_raise(tiny_vae):
 
     with pytest.raises(FloatingPointError, match="nan"):
         train(tiny_vae(*SHAPE), TensorLoader(x), epochs=1, loss_fn=nan_loss, progress=False)
+
+
+def test_fit_seeds_the_model_and_the_batches_like_train():
+    x = torch.rand(40, 6).round()
+    model, history = fit(
+        lambda: mlp_vae(6, 3, (8,), likelihood="bernoulli"), x, epochs=2, seed=0, batch_size=8, progress=False
+    )
+    # the same run by hand: seed, build, batch, train
+    torch.manual_seed(0)
+    by_hand = mlp_vae(6, 3, (8,), likelihood="bernoulli")
+    expected = train(by_hand, TensorLoader(x, batch_size=8), epochs=2, seed=0, device="cpu", progress=False)
+    assert history.records[-1]["loss"] == expected.records[-1]["loss"]
+    for a, b in zip(model.parameters(), by_hand.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_fingerprint_of_a_loss_with_a_nested_function_is_the_same_in_every_process():
+    # two compilations of the same source: their nested code objects live at different addresses
+    source = "def loss_fn(model, batch, epoch):\n    return sum(x for x in batch), {}\n"
+    first, second = {}, {}
+    exec(source, first)  # noqa: S102 (a fixed string)
+    exec(source, second)  # noqa: S102
+    assert _describe(first["loss_fn"]) == _describe(second["loss_fn"])

@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from course_lib.checks import Hint, compare, fail
-from course_lib.concepts import OPERATORS, Attribute, Symbol, Vocabulary, apply_operator
 from course_lib.factors import Factor, FactorSpace
 from course_lib.models.scan import SCAN, gaussian_kl_between, product_of_experts_and, scan_loss
+from course_lib.scan.symbols import OPERATORS, Symbol, apply_operator
+from course_lib.scan.vocabulary import Attribute, Vocabulary
 
 KL_HINT = Hint(
     nudge=(
@@ -175,7 +176,7 @@ def small_vocabulary() -> Vocabulary:
 
 
 def check_symbol_operator(student_op: Callable[[Symbol, Symbol], Any], op: str) -> None:
-    """Compare ``student_op(a, b)`` with ``concepts.apply_operator(op, a, b)`` on random valid symbol pairs.
+    """Compare ``student_op(a, b)`` with ``apply_operator(op, a, b)`` on random valid symbol pairs.
 
     The student's result may be a :class:`Symbol` or a dict attribute -> word.
     """

@@ -11,10 +11,12 @@ disentanglement score with :func:`course_lib.metrics.evaluate_all`. Reconstructi
 held-out clips (grid points the run never trained on). One CSV row per (beta, seed), written atomically
 after every run, so an interrupted sweep keeps what it finished.
 
-Default settings: beta in {1, 4, 16, 32, 64} x seeds {0, 1, 2}, 30 epochs over 50,000 of the 54,000 clips
-(2,000 of the rest held out), about 3.5 CPU minutes per run, 50 in all on one thread. Every run is seeded by
-its own (beta, seed), so subsets (``--seeds 0 --betas 1 4``) can run in parallel processes and their rows
-are the rows the whole sweep writes.
+The settings (:class:`Settings`: :data:`FULL` for the committed file, :data:`FAST` for the smoke test;
+command-line options override single fields): beta in {1, 4, 16, 32, 64} x seeds {0, 1, 2}, 30 epochs over
+50,000 of the 54,000 clips (2,000 of the rest held out), about 3.5 CPU minutes per run, 50 in all on one
+thread. Every run is seeded by its own (beta, seed), so subsets (``--seeds 0 --betas 1 4``) can run in
+parallel processes and their rows are the rows the whole sweep writes. The chapter trains its own live
+models with :func:`train_model` and scores them with :func:`score`, the functions that make a row here.
 
 Effective beta. The reconstruction term is summed over the 64 x 32 = 2,048 feature values and the KL over
 the latents, both averaged over the batch (:mod:`course_lib.losses`). With a Gaussian decoder of fixed
@@ -26,10 +28,12 @@ scale) and sweep beta.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,42 +41,76 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib import config, latents
+from course_lib import config, latents, metrics
 from course_lib.files import write_csv
-from course_lib.losses import elbo_terms
-from course_lib.metrics import FAST, MetricSettings, evaluate_all
-from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
-from course_lib.train import fit_beta_vae
-
-DEFAULT_BETAS: tuple[float, ...] = (1.0, 4.0, 16.0, 32.0, 64.0)
-DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
-SWEEP_SETTINGS = MetricSettings(
-    beta_vae_train=2000,
-    beta_vae_eval=1000,
-    factor_vae_train=2000,
-    factor_vae_eval=1000,
-    factor_vae_variance=5000,
-    dci_train=1000,
-    dci_test=500,
-    sap_train=2000,
-    sap_test=1000,
-)
-"""The sweep's metric settings: disentanglement_lib's parameters with fewer samples (DCI's boosted trees
-dominate the cost; 1,000 training points keep a run's metrics within a few CPU seconds)."""
+from course_lib.losses import elbo_terms, make_vae_loss
+from course_lib.metrics import MetricSettings, evaluate_all
+from course_lib.models.vae import VAE, mlp_vae
+from course_lib.train import History, fit
 
 
-def make_mlp_vae(
-    in_shape: Sequence[int] = (64, 32),
-    z_dim: int = 10,
-    hidden: Sequence[int] = (256,),
-    scale: float = 0.1,
-    activation: str = "elu",
-) -> VAE:
-    """The chapter's MLP VAE over log-mels: Gaussian decoder with a fixed standard deviation ``scale``."""
-    hidden = tuple(hidden)
-    encoder = MLPEncoder(tuple(in_shape), hidden=hidden, z_dim=z_dim, activation=activation)
-    decoder = MLPDecoder(z_dim, hidden=hidden[::-1], out_shape=tuple(in_shape), activation=activation)
-    return VAE(encoder, decoder, likelihood="gaussian", scale=scale)
+@dataclass(frozen=True)
+class Settings:
+    """Everything that defines the sweep: its grid of (beta, seed), the model, training and metrics."""
+
+    betas: tuple[float, ...] = (1.0, 4.0, 16.0, 32.0, 64.0)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int = 30
+    train_size: int = 50000
+    test_size: int = 2000
+    z_dim: int = 10
+    scale: float = 0.1
+    hidden: tuple[int, ...] = (256,)
+    batch_size: int = 256
+    lr: float = 2e-3
+    metric_settings: MetricSettings = MetricSettings(
+        beta_vae_train=2000,
+        beta_vae_eval=1000,
+        factor_vae_train=2000,
+        factor_vae_eval=1000,
+        factor_vae_variance=5000,
+        dci_train=1000,
+        dci_test=500,
+        sap_train=2000,
+        sap_test=1000,
+    )
+    """disentanglement_lib's parameters with fewer samples (DCI's boosted trees dominate the cost;
+    1,000 training points keep a run's metrics within a few CPU seconds)."""
+
+
+FULL = Settings()
+"""The settings of the committed ``results/beta_sweep.csv``."""
+
+FAST = Settings(epochs=1, train_size=2000, metric_settings=metrics.FAST)
+"""A two-minute smoke version of the sweep (never written to ``results/``)."""
+
+
+def make_model(settings: Settings = FULL, in_shape: Sequence[int] = (64, 32)) -> VAE:
+    """The chapter's MLP VAE over log-mels: ELU layers, Gaussian decoder of fixed standard deviation."""
+    return mlp_vae(tuple(in_shape), settings.z_dim, settings.hidden, activation="elu", scale=settings.scale)
+
+
+def train_model(
+    settings: Settings,
+    x_train: torch.Tensor,
+    beta: float,
+    seed: int,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> tuple[VAE, History]:
+    """Train one MLP beta-VAE on ``x_train`` [N, 64, 32] for ``settings.epochs``: ``(model, history)``."""
+    return fit(
+        lambda: make_model(settings, x_train.shape[1:]),
+        x_train,
+        epochs=settings.epochs,
+        seed=seed,
+        batch_size=settings.batch_size,
+        loss_fn=make_vae_loss(beta=beta),
+        lr=settings.lr,
+        checkpoint=checkpoint,
+        progress=progress,
+    )
 
 
 @torch.no_grad()
@@ -93,17 +131,6 @@ def held_out_terms(model: nn.Module, x: torch.Tensor, seed: int = 0) -> dict[str
     }
 
 
-def active_dims(codes: np.ndarray, threshold: float = latents.ACTIVE_THRESHOLD) -> int:
-    """Number of active latents: the mean code's variance over the data exceeds ``threshold``.
-
-    A count of :func:`course_lib.latents.active_units` (Burda et al.'s criterion), for the results table.
-    """
-    codes = np.asarray(codes, dtype=np.float64)
-    if codes.ndim != 2 or len(codes) < 2:
-        raise ValueError(f"codes must be [N >= 2, D], got shape {codes.shape}.")
-    return int(latents.active_units(codes, threshold).sum())
-
-
 def split_indices(n: int, train_size: int, test_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Disjoint random (train, held-out) row indices of a grid of ``n`` rows (sorted)."""
     if train_size < 1 or test_size < 1 or train_size + test_size > n:
@@ -112,82 +139,61 @@ def split_indices(n: int, train_size: int, test_size: int, seed: int = 0) -> tup
     return np.sort(order[:train_size]), np.sort(order[train_size : train_size + test_size])
 
 
-def train_beta_vae(
-    x_train: torch.Tensor,
-    beta: float,
-    seed: int,
-    epochs: int,
-    *,
-    z_dim: int = 10,
-    scale: float = 0.1,
-    batch_size: int = 256,
-    lr: float = 2e-3,
-    hidden: Sequence[int] = (256,),
-    progress: bool = False,
-    checkpoint: str | os.PathLike | None = None,
-):
-    """Train one MLP beta-VAE on ``x_train`` [N, 64, 32]; return ``(model, history)``."""
-    config.seed_everything(seed)
-    model = make_mlp_vae(tuple(x_train.shape[1:]), z_dim=z_dim, hidden=hidden, scale=scale)
-    history = fit_beta_vae(
-        model,
-        x_train,
-        beta=beta,
-        epochs=epochs,
-        seed=seed,
-        batch_size=batch_size,
-        lr=lr,
-        checkpoint=checkpoint,
-        progress=progress,
-    )
-    return model, history
-
-
-def run_one(
+def score(
+    model: nn.Module,
+    codes: np.ndarray,
     dataset,
-    beta: float,
-    seed: int,
-    *,
-    epochs: int,
-    train_size: int,
-    test_size: int = 2000,
-    z_dim: int = 10,
-    scale: float = 0.1,
-    settings: MetricSettings | None = None,
-    progress: bool = False,
-) -> tuple[dict[str, Any], nn.Module]:
-    """Train, encode the whole grid, score it: one results row (a flat dict) and the model."""
-    train_rows, test_rows = split_indices(len(dataset), train_size, test_size, seed=seed)
-    x_train, _ = dataset.tensors(train_rows)
-    x_test, _ = dataset.tensors(test_rows)
-    start = time.process_time()
-    model, history = train_beta_vae(x_train, beta, seed, epochs, z_dim=z_dim, scale=scale, progress=progress)
-    train_cpu = time.process_time() - start
-    codes = latents.mean_codes(model, dataset.features)
+    x_test: torch.Tensor,
+    metric_settings: MetricSettings,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The scores of one model: held-out terms of ``x_test``, active latents and every disentanglement metric.
+
+    ``codes``: the mean codes of the whole grid of ``dataset`` (:func:`course_lib.latents.mean_codes`).
+    Keys ``test_recon, test_kl, test_mse, active_dims, kl_dim_<d>`` and those of
+    :func:`course_lib.metrics.evaluate_all`.
+    """
     held = held_out_terms(model, x_test, seed=seed)
-    start = time.process_time()
     scores = evaluate_all(
         codes,
         dataset.latents_classes,
         dataset.factor_space.sizes,
         rng=seed,
-        settings=settings or SWEEP_SETTINGS,
+        settings=metric_settings,
         factor_names=dataset.factor_space.names,
     )
-    row: dict[str, Any] = {
-        "beta": float(beta),
-        "seed": int(seed),
-        "z_dim": z_dim,
-        "scale": scale,
-        "epochs": epochs,
-        "train_size": train_size,
-        "train_recon": history[-1]["recon"],
-        "train_kl": history[-1]["kl"],
+    return {
         "test_recon": held["recon"],
         "test_kl": held["kl"],
         "test_mse": held["mse"],
-        "active_dims": active_dims(codes),
+        "active_dims": int(latents.active_units(codes).sum()),
         **{f"kl_dim_{d}": v for d, v in enumerate(held["kl_per_dim"])},
+        **scores,
+    }
+
+
+def run_one(
+    dataset, beta: float, seed: int, settings: Settings = FULL, *, progress: bool = False
+) -> tuple[dict[str, Any], nn.Module]:
+    """Train, encode the whole grid, score it: one results row (a flat dict) and the model."""
+    train_rows, test_rows = split_indices(len(dataset), settings.train_size, settings.test_size, seed=seed)
+    x_train, _ = dataset.tensors(train_rows)
+    x_test, _ = dataset.tensors(test_rows)
+    start = time.process_time()
+    model, history = train_model(settings, x_train, beta, seed, progress=progress)
+    train_cpu = time.process_time() - start
+    codes = latents.mean_codes(model, dataset.features)
+    start = time.process_time()
+    scores = score(model, codes, dataset, x_test, settings.metric_settings, seed=seed)
+    row: dict[str, Any] = {
+        "beta": float(beta),
+        "seed": int(seed),
+        "z_dim": settings.z_dim,
+        "scale": settings.scale,
+        "epochs": settings.epochs,
+        "train_size": settings.train_size,
+        "train_recon": history[-1]["recon"],
+        "train_kl": history[-1]["kl"],
         **scores,
         "train_cpu_s": train_cpu,
         "metrics_cpu_s": time.process_time() - start,
@@ -198,21 +204,22 @@ def run_one(
 def main(argv: list[str] | None = None) -> int:
     """Command line of the sweep (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m course_lib.experiments.beta_sweep", description=__doc__)
-    parser.add_argument("--betas", type=float, nargs="+", default=list(DEFAULT_BETAS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
-    parser.add_argument("--epochs", type=int, default=None, help="passes over the training subset")
-    parser.add_argument("--train-size", type=int, default=None, help="random training clips per run")
-    parser.add_argument("--z-dim", type=int, default=10)
-    parser.add_argument("--scale", type=float, default=0.1, help="decoder standard deviation")
+    parser.add_argument("--betas", type=float, nargs="+")
+    parser.add_argument("--seeds", type=int, nargs="+")
+    parser.add_argument("--epochs", type=int, help="passes over the training subset")
+    parser.add_argument("--train-size", type=int, help="random training clips per run")
+    parser.add_argument("--z-dim", type=int)
+    parser.add_argument("--scale", type=float, help="decoder standard deviation")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--fast", action="store_true", help="tiny settings (smoke test; not the results)")
+    parser.add_argument("--fast", action="store_true", help="the FAST settings (smoke test; not the results)")
     parser.add_argument("--out", default=None, help="CSV path (default results/beta_sweep.csv)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    fast = args.fast or config.is_fast()
-    epochs = args.epochs or (1 if fast else 30)
-    train_size = args.train_size or (2000 if fast else 50000)
-    settings = FAST if fast else SWEEP_SETTINGS
+    settings = FAST if args.fast else config.pick(fast=FAST, full=FULL)
+    fast = settings is FAST
+    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(Settings)}
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
+    settings = dataclasses.replace(settings, **overrides)
     default_out = config.data_dir() / "beta_sweep_fast.csv" if fast else config.RESULTS_DIR / "beta_sweep.csv"
     out = Path(args.out) if args.out else default_out  # a smoke run never overwrites the committed results
 
@@ -222,18 +229,9 @@ def main(argv: list[str] | None = None) -> int:
 
     dataset = load_toy_dataset("default")
     rows: list[dict[str, Any]] = []
-    jobs = [(beta, seed) for seed in args.seeds for beta in args.betas]  # a whole seed at a time
+    jobs = [(beta, seed) for seed in settings.seeds for beta in settings.betas]  # a whole seed at a time
     for beta, seed in tqdm(jobs, desc="beta sweep"):
-        row, _ = run_one(
-            dataset,
-            beta,
-            seed,
-            epochs=epochs,
-            train_size=train_size,
-            z_dim=args.z_dim,
-            scale=args.scale,
-            settings=settings,
-        )
+        row, _ = run_one(dataset, beta, seed, settings)
         rows.append(row)
         write_csv(rows, out, float_format="%.6g")
         tqdm.write(

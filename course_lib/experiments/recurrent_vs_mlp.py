@@ -1,6 +1,7 @@
 """MLP beta-VAE against recurrent-attention beta-VAE on sounds whose factors live in time.
 
-Taught in chapters/04_recurrent_attention.ipynb (Q3, Q4 and Q6 plot the results file). Command::
+Taught in chapters/04_recurrent_attention.ipynb, which builds and trains its live models with
+:func:`make_model` and :func:`train_model` and plots the results file. Command::
 
     python -m course_lib.experiments.recurrent_vs_mlp            # full: 2 presets x 2 models x 3 seeds
     python -m course_lib.experiments.recurrent_vs_mlp --fast     # a smoke test (2 epochs, 1 seed)
@@ -15,6 +16,8 @@ dimension (``mi_top_<factor>``: is the factor in the code at all?). One row per 
 ``results/recurrent_vs_mlp.csv``, rewritten atomically after every run; a rerun skips the rows
 already there (``--restart`` starts afresh). The trained weights are kept as checkpoints under
 ``config.data_dir()`` so that the chapter loads the seed-0 models instead of training them again.
+A run is defined by a :class:`Settings` (:data:`FULL` for the committed file, :data:`FAST` for the
+smoke test).
 """
 
 from __future__ import annotations
@@ -32,15 +35,15 @@ import torch
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from course_lib import config
+from course_lib import config, metrics
 from course_lib.datasets import ToyDataset, load_toy_dataset
 from course_lib.files import write_csv
 from course_lib.latents import mean_codes
 from course_lib.losses import elbo_terms, make_vae_loss
-from course_lib.metrics import FAST, MetricSettings, evaluate_all, mutual_information_matrix
+from course_lib.metrics import MetricSettings, evaluate_all, mutual_information_matrix
 from course_lib.models.recurrent import RecurrentAttentionDecoder, RecurrentAttentionEncoder
-from course_lib.models.vae import VAE, MLPDecoder, MLPEncoder
-from course_lib.train import TensorLoader, train
+from course_lib.models.vae import VAE, mlp_vae
+from course_lib.train import fit
 
 KINDS = ("mlp", "recurrent")
 """The two models compared: an MLP encoder/decoder and the recurrent attention encoder/decoder."""
@@ -73,14 +76,14 @@ class Settings:
     decoder_hidden: int = 128
     n_slots: int = 8
     attn_dim: int = 32
-    metric_settings: MetricSettings = field(default=FAST)
+    metric_settings: MetricSettings = field(default=metrics.FAST)
 
 
 FULL = Settings()
 """The settings of the committed results file."""
 
-SMOKE = Settings(epochs=2)
-"""``--fast``: a smoke test of the whole pipeline."""
+FAST = Settings(epochs=2)
+"""A smoke test of the whole pipeline (``--fast`` also keeps only the first preset and seed)."""
 
 
 def make_model(kind: str, n_mels: int = 64, frames: int = 32, settings: Settings = FULL) -> VAE:
@@ -92,16 +95,14 @@ def make_model(kind: str, n_mels: int = 64, frames: int = 32, settings: Settings
     """
     s = settings
     if kind == "mlp":
-        encoder = MLPEncoder((n_mels, frames), s.mlp_hidden, s.z_dim, "relu")
-        decoder = MLPDecoder(s.z_dim, tuple(reversed(s.mlp_hidden)), (n_mels, frames), "relu")
-    elif kind == "recurrent":
+        return mlp_vae((n_mels, frames), s.z_dim, s.mlp_hidden, activation="relu", scale=s.scale)
+    if kind == "recurrent":
         encoder = RecurrentAttentionEncoder(n_mels, s.rnn_hidden, s.z_dim, s.attn_dim)
         decoder = RecurrentAttentionDecoder(
             s.z_dim, n_mels, frames, hidden=s.decoder_hidden, n_slots=s.n_slots, attn_dim=s.attn_dim
         )
-    else:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
-    return VAE(encoder, decoder, "gaussian", scale=s.scale)
+        return VAE(encoder, decoder, "gaussian", scale=s.scale)
+    raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
 
 
 def checkpoint_path(preset: str, kind: str, seed: int, settings: Settings = FULL) -> Path:
@@ -115,18 +116,16 @@ def train_model(
 ) -> tuple[VAE, pd.DataFrame]:
     """Train (or load) one beta-VAE on the whole grid of ``dataset``; returns it and its history."""
     x, _ = dataset.tensors()
-    config.seed_everything(seed)
-    model = make_model(kind, x.shape[1], x.shape[2], settings)
-    history = train(
-        model,
-        TensorLoader(x, batch_size=settings.batch_size),
+    model, history = fit(
+        lambda: make_model(kind, x.shape[1], x.shape[2], settings),
+        x,
         epochs=settings.epochs,
+        seed=seed,
+        batch_size=settings.batch_size,
         loss_fn=make_vae_loss(beta=settings.beta),
         lr=settings.lr,
-        seed=seed,
         checkpoint=checkpoint_path(dataset.preset, kind, seed, settings),
         progress=progress,
-        device="cpu",
     )
     return model, history.to_frame()
 
@@ -283,10 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for small GRUs)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    settings = SMOKE if args.fast else FULL
-    presets = args.presets[:1] if args.fast else args.presets
-    seeds = args.seeds[:1] if args.fast else args.seeds
-    default_out = config.data_dir() / "recurrent_vs_mlp_fast.csv" if args.fast else RESULTS
+    settings = FAST if args.fast else config.pick(fast=FAST, full=FULL)
+    fast = settings is FAST
+    presets = args.presets[:1] if fast else args.presets
+    seeds = args.seeds[:1] if fast else args.seeds
+    default_out = config.data_dir() / "recurrent_vs_mlp_fast.csv" if fast else RESULTS
     out = Path(args.out) if args.out else default_out
     start = _cpu_seconds()
     table = run(presets, KINDS, seeds, settings, out, restart=args.restart)

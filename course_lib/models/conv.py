@@ -99,7 +99,7 @@ def make_conv_vae(
     channels: Sequence[int] = (8, 16, 16),
     scale: float = 0.1,
 ):
-    """A convolutional VAE with a fixed-variance Gaussian decoder (the conv twin of ``make_mlp_vae``)."""
+    """A convolutional VAE with a fixed-variance Gaussian decoder (the conv twin of ``vae.mlp_vae``)."""
     from course_lib.models.vae import VAE
 
     channels = tuple(channels)

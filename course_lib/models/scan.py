@@ -2,7 +2,7 @@
 
 Taught in chapters/05_scan.ipynb (Higgins et al. 2017). Three pieces:
 
-* :class:`SCAN`, a VAE over k-hot symbols y (:mod:`course_lib.concepts`): a :class:`SymbolEncoder`
+* :class:`SCAN`, a VAE over k-hot symbols y (:mod:`course_lib.scan.vocabulary`): a :class:`SymbolEncoder`
   gives q(z_y|y) = N(mu_y, diag(exp(logvar_y))) in the **same** latent space as the sound model,
   a :class:`SymbolDecoder` gives Bernoulli logits p(y|z_y) over the words;
 * :func:`scan_loss`, the negative of
@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib.concepts import OPERATORS, operator_id
 from course_lib.models.vae import reparameterize
+from course_lib.scan.symbols import OPERATORS, operator_id
 
 
 def _positive(**values: int) -> None:
@@ -181,7 +181,7 @@ def scan_loss(
 
 
 def operator_ids(ops: str | int | Tensor | list[str], batch: int) -> Tensor:
-    """Op ids as a LongTensor ``[batch]`` from one name/id or a list of names (see ``concepts.OPERATORS``)."""
+    """Op ids as a LongTensor ``[batch]`` from one name/id or a list of names (``scan.symbols.OPERATORS``)."""
     if isinstance(ops, str):
         ops = operator_id(ops)
     if isinstance(ops, list):
@@ -246,7 +246,7 @@ def recombination_loss(
 ) -> Tensor:
     """KL(q(z_x|x) || r(z | y1, y2, op)), summed over dimensions, averaged over the batch.
 
-    x is a sound of the ground-truth result ``y1 op y2`` (:func:`course_lib.concepts.apply_operator`).
+    x is a sound of the ground-truth result ``y1 op y2`` (:func:`course_lib.scan.symbols.apply_operator`).
     The operands' posteriors (from the trained, frozen SCAN encoder) and the target are detached:
     only the operator learns.
     """

@@ -2,9 +2,9 @@
 
 Taught in chapters/05_scan.ipynb. Chapter 1's datasets hold the **full** factorial grid of a preset,
 so a sound is found from its factor classes by :meth:`FactorSpace.classes_to_index`. A pair is a
-symbol (a :class:`~course_lib.concepts.Symbol`, possibly leaving attributes unspecified) and the
+symbol (a :class:`~course_lib.scan.symbols.Symbol`, possibly leaving attributes unspecified) and the
 row of one sound that the symbol admits; the factors the symbol leaves unspecified are drawn
-uniformly at random (:func:`course_lib.concepts.sample_pairs`).
+uniformly at random (:func:`sample_pairs`).
 
 * :func:`symbols_up_to` lists the training symbols (every symbol of 1..k words, minus held-out ones);
 * :func:`make_pairs` draws the pairs, optionally from a **fixed pool of labelled sounds per symbol**
@@ -19,8 +19,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from course_lib.concepts import Symbol, Vocabulary, sample_pairs
 from course_lib.factors import FactorSpace
+from course_lib.scan.symbols import Symbol, as_symbol
+from course_lib.scan.vocabulary import Vocabulary
+
+
+def sample_pairs(
+    symbols: Symbol | Sequence[Symbol],
+    vocabulary: Vocabulary,
+    rng: np.random.Generator,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` (sound, symbol) pairs: factor classes consistent with a symbol, and which symbol.
+
+    Each row picks one of ``symbols`` uniformly at random (``which[i]`` is its position); the factors
+    the symbol specifies take a class of its word, uniformly; every other factor is uniform over all
+    its classes. Returns ``(classes [n, K] int64, which [n] int64)``; the caller renders or looks up
+    the sounds of ``classes`` and k-hot encodes ``symbols[which]``.
+    """
+    if not isinstance(vocabulary, Vocabulary):
+        raise ValueError("vocabulary must be a Vocabulary (see build_vocabulary).")
+    if isinstance(symbols, Symbol):
+        symbols = [symbols]
+    symbols = [vocabulary.check(as_symbol(s, "each symbol")) for s in symbols]
+    if not symbols:
+        raise ValueError("give at least one symbol to sample pairs for.")
+    space = vocabulary.factor_space
+    classes = space.sample_classes(n, rng)  # checks n and rng; unspecified factors stay uniform
+    which = rng.integers(len(symbols), size=int(n)).astype(np.int64)
+    for position, symbol in enumerate(symbols):
+        rows = np.flatnonzero(which == position)
+        for attribute_name, word in symbol.items():
+            attribute = vocabulary.attribute(attribute_name)
+            allowed = np.asarray(attribute.classes_of(word), dtype=np.int64)
+            classes[rows, space.index_of(attribute.factor)] = rng.choice(allowed, size=len(rows))
+    return classes, which
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
-"""Chapter 5's pairs generator and SCAN fitting/scoring helpers (symbolic_data, grounding)."""
+"""Chapter 5 (course_lib.scan): pairs generator, SCAN fitting, factor classifier, scores, baselines."""
 
 import numpy as np
 import pytest
 import torch
 
-from course_lib import grounding
 from course_lib.checks.ch05 import small_vocabulary
-from course_lib.concepts import Symbol
-from course_lib.symbolic_data import grid_rows, labelled_rows, make_pairs, symbols_up_to
+from course_lib.experiments import scan_eval
+from course_lib.scan import baselines, fitting, scoring
+from course_lib.scan.classifier import FactorClassifier
+from course_lib.scan.pairs import grid_rows, labelled_rows, make_pairs, symbols_up_to
+from course_lib.scan.symbols import Symbol
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -62,35 +64,35 @@ def test_symbol_scores_known_values(vocab):
     symbol = vocab.symbol("low")
     # four generated sounds: register right 3 times; brightness always dark; noisiness half and half
     predicted = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0], [2, 0, 1]])
-    scores = grounding.symbol_scores(vocab, symbol, predicted)
+    scores = scoring.symbol_scores(vocab, symbol, predicted)
     assert scores["accuracy"] == pytest.approx(0.75)
     assert scores["diversity"] == pytest.approx((0.0 + 1.0) / 2)
-    full = grounding.symbol_scores(vocab, vocab.symbol("low", "dark", "noisy"), predicted)
+    full = scoring.symbol_scores(vocab, vocab.symbol("low", "dark", "noisy"), predicted)
     assert np.isnan(full["diversity"]) and full["accuracy"] == pytest.approx(9 / 12)
-    assert np.isnan(grounding.symbol_scores(vocab, Symbol(), predicted)["accuracy"])
+    assert np.isnan(scoring.symbol_scores(vocab, Symbol(), predicted)["accuracy"])
 
 
 def test_accuracy_chance_and_labels(vocab):
-    assert grounding.attribute_accuracy(np.array([[0, 1], [1, 1]]), np.array([[0, 1], [0, 1]])).tolist() == [
+    assert scoring.attribute_accuracy(np.array([[0, 1], [1, 1]]), np.array([[0, 1], [0, 1]])).tolist() == [
         0.5,
         1,
     ]
     with pytest.raises(ValueError, match=r"\[N, A\]"):
-        grounding.attribute_accuracy(np.zeros(3), np.zeros(3))
-    assert grounding.majority_chance(vocab).tolist() == pytest.approx([1 / 3, 1 / 2, 1 / 2])
+        scoring.attribute_accuracy(np.zeros(3), np.zeros(3))
+    assert scoring.majority_chance(vocab).tolist() == pytest.approx([1 / 3, 1 / 2, 1 / 2])
     symbols = [vocab.symbol("high"), vocab.symbol("dark", "tonal")]
-    assert grounding.symbol_labels(vocab, symbols, np.array([1, 0])).tolist() == [[-1, 0, 1], [2, -1, -1]]
+    assert baselines.symbol_labels(vocab, symbols, np.array([1, 0])).tolist() == [[-1, 0, 1], [2, -1, -1]]
 
 
 def test_probe_and_regression_baselines():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3))
     labels = np.stack([(x[:, 0] > 0).astype(int), np.where(rng.random(200) < 0.5, -1, 0)], axis=1)
-    probes = grounding.fit_probe(x, labels)
-    predicted = grounding.probe_predict(probes, x)
+    probes = baselines.fit_probe(x, labels)
+    predicted = baselines.probe_predict(probes, x)
     assert (predicted[:, 0] == (x[:, 0] > 0)).mean() > 0.95
     assert (predicted[:, 1] == 0).all()  # one labelled word only: a constant predictor
-    ridge = grounding.fit_symbol_regression(np.eye(3), np.eye(3) * 2, alpha=1e-6)
+    ridge = baselines.fit_symbol_regression(np.eye(3), np.eye(3) * 2, alpha=1e-6)
     assert np.allclose(ridge.predict(np.eye(3)), np.eye(3) * 2, atol=1e-4)
 
 
@@ -103,29 +105,29 @@ def test_fit_scan_and_read_symbols_back(vocab):
     classes = vocab.factor_space.index_to_classes(pairs.rows)
     mu = torch.tensor(classes - classes.mean(0), dtype=torch.float32) * 2.0  # latent k = factor k
     logvar = torch.full_like(mu, -4.0)
-    scan, history = grounding.fit_scan(pairs.khot, mu, logvar, epochs=15, hidden=32, progress=False)
+    scan, history = fitting.fit_scan(pairs.khot, mu, logvar, epochs=15, hidden=32, progress=False)
     assert history[-1]["kl_ground"] < history[0]["kl_ground"]
-    predicted = grounding.sound_to_symbol(scan, vocab, mu[:300])
+    predicted = scoring.sound_to_symbol(scan, vocab, mu[:300])
     truth = vocab.attribute_values(classes[:300])
-    assert grounding.attribute_accuracy(predicted, truth).min() > 0.9
+    assert scoring.attribute_accuracy(predicted, truth).min() > 0.9
     with pytest.raises(ValueError, match="same pairs"):
-        grounding.fit_scan(pairs.khot[:10], mu, logvar, epochs=1)
+        fitting.fit_scan(pairs.khot[:10], mu, logvar, epochs=1)
 
 
 def test_factor_classifier_and_decoding_shapes():
-    classifier = grounding.FactorClassifier((4, 3), (2, 5), hidden=8)
+    classifier = FactorClassifier((4, 3), (2, 5), hidden=8)
     x = torch.rand(6, 4, 3)
     logits = classifier(x)
     assert [tuple(t.shape) for t in logits] == [(6, 2), (6, 5)]
     assert classifier.predict(x).shape == (6, 2)
-    vae = grounding.sound_model((4, 3), z_dim=2, hidden=(8,))
-    out = grounding.decode_samples(vae, torch.zeros(3, 2), torch.zeros(3, 2), n_samples=5)
+    vae = scan_eval.make_model(scan_eval.Settings(z_dim=2, hidden=(8,)), (4, 3))
+    out = fitting.decode_samples(vae, torch.zeros(3, 2), torch.zeros(3, 2), n_samples=5)
     assert out.shape == (5, 3, 4, 3) and out.min() >= 0 and out.max() <= 1
 
 
 def test_fit_recombination_trains_on_balanced_operators(vocab):
-    from course_lib.concepts import recombination_triples
     from course_lib.models.scan import SCAN
+    from course_lib.scan.symbols import recombination_triples
 
     space = vocab.factor_space
     classes = space.all_classes()
@@ -133,11 +135,27 @@ def test_fit_recombination_trains_on_balanced_operators(vocab):
     logvar = torch.full_like(mu, -3.0)
     scan = SCAN(vocab.size, mu.shape[1], hidden=8)
     triples = recombination_triples(symbols_up_to(vocab, 1))
-    operator, history = grounding.fit_recombination(
+    operator, history = fitting.fit_recombination(
         scan, vocab, triples, mu, logvar, np.random.default_rng(0), n=400, epochs=2, progress=False
     )
     assert len(history) == 2 and history[-1]["loss"] < history[0]["loss"]
     out = operator(mu[:3], logvar[:3], mu[:3], logvar[:3], "AND")
     assert out[0].shape == (3, space.n_factors)
     with pytest.raises(ValueError, match="at least one"):
-        grounding.fit_recombination(scan, vocab, [], mu, logvar, np.random.default_rng(0), n=10, epochs=1)
+        fitting.fit_recombination(scan, vocab, [], mu, logvar, np.random.default_rng(0), n=10, epochs=1)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_scan_eval_command_writes_a_tidy_table(tmp_path, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))  # dataset and checkpoints: not data/
+    out = tmp_path / "scan_eval.csv"
+    args = ["--fast", "--labels", "5", "--seeds", "1", "--epochs", "1", "--pairs", "500", "--out", str(out)]
+    assert scan_eval.main(args) == 0
+    frame = pd.read_csv(out)
+    assert set(frame["preset"]) == {"static"} and set(frame["labels_per_symbol"]) == {5}
+    assert {"SCAN", "chance", "probe on beta-VAE means", "ridge symbol->latent"} <= set(frame["method"])
+    assert frame["value"].notna().any()
+    assert (tmp_path / "ch05_vae_static_z10_b4_s0.pt").exists()

@@ -1,28 +1,25 @@
-"""The concept algebra of chapter 5: symbols, operators and their extensions, vocabularies, pairs."""
+"""The concept algebra of chapter 5 (course_lib.scan): symbols, operators, extensions, vocabularies, pairs."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from course_lib import concepts
 from course_lib.checks.ch05 import small_vocabulary
-from course_lib.concepts import (
+from course_lib.presets import get_preset
+from course_lib.scan.pairs import sample_pairs
+from course_lib.scan.symbols import (
     OPERATORS,
-    Attribute,
-    AttributeSpec,
     Symbol,
-    Vocabulary,
     and_,
     apply_operator,
-    build_vocabulary,
     ignore,
     in_common,
+    operator_id,
     recombination_triples,
-    sample_pairs,
     with_,
 )
-from course_lib.synth import get_preset
+from course_lib.scan.vocabulary import Attribute, AttributeSpec, Vocabulary, build_vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -173,5 +170,5 @@ def test_recombination_triples_are_valid(vocab):
 
 
 def test_module_lists_operators_in_id_order():
-    assert concepts.OPERATORS == ("AND", "IN_COMMON", "IGNORE", "WITH")
-    assert [concepts.operator_id(op) for op in concepts.OPERATORS] == [0, 1, 2, 3]
+    assert OPERATORS == ("AND", "IN_COMMON", "IGNORE", "WITH")
+    assert [operator_id(op) for op in OPERATORS] == [0, 1, 2, 3]

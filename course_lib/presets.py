@@ -82,7 +82,7 @@ class Preset:
         batch_size: int = 256,
         progress: bool = False,
     ) -> np.ndarray:
-        """Clips ``[N, n_samples]`` float32 for the rows of ``latents_values`` (see :func:`synthesize`)."""
+        """Clips ``[N, n_samples]`` float32 for the rows of ``latents_values`` (``synth.synthesize``)."""
         return synthesize(
             self.params(latents_values),
             sr=self.sr,
@@ -118,7 +118,7 @@ class Preset:
     def render_naive(
         self, latents_values: np.ndarray, *, seed: int = 0, ids: np.ndarray | None = None
     ) -> np.ndarray:
-        """The same clips as :meth:`render`, one at a time with :func:`render_naive` (slow reference)."""
+        """The same clips as :meth:`render`, one at a time by ``synth.render_naive`` (slow reference)."""
         params = self.params(latents_values)
         n = len(np.asarray(latents_values))
         ids = np.arange(n) if ids is None else np.asarray(ids, dtype=np.int64)

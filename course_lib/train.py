@@ -1,6 +1,7 @@
 """One training loop for every chapter: seeded, with a progress bar, a per-epoch history and checkpoints.
 
-Taught in chapters/02_vae_mnist.ipynb; chapters 3-5 call :func:`train` with their own ``loss_fn``.
+Taught in chapters/02_vae_mnist.ipynb; chapters 3-5 call :func:`train` or :func:`fit` with their own
+``loss_fn``.
 
 * ``loss_fn(model, batch, epoch) -> (loss, logs)``: ``batch`` is what the loader yields (a tensor or
   an ``(x, y, ...)`` tuple, moved to the device; :func:`course_lib.losses.batch_x` takes x), ``loss``
@@ -9,6 +10,8 @@ Taught in chapters/02_vae_mnist.ipynb; chapters 3-5 call :func:`train` with thei
   (step = optimiser steps taken so far, Burgess et al.'s annealed capacity).
 * :class:`History`: one record per epoch, the batch-size-weighted means of the logs, ``val_``-prefixed
   validation logs, ``samples_seen`` and ``time_s``; ``.to_frame()`` gives a pandas DataFrame.
+* :func:`fit`: the one "seed -> build the model -> minibatches -> :func:`train`" recipe, used by every
+  experiment (``fit(lambda: mlp_vae(...), x, epochs=..., loss_fn=make_vae_loss(beta=4))``).
 * Checkpoints: ``train(..., checkpoint=path)`` loads the file if it was written by the same settings
   (model, optimiser, epochs, seed, loss function and its settings such as beta, capacity schedule,
   batching and data), otherwise trains and saves it atomically.

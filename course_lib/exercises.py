@@ -141,12 +141,6 @@ def render(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook, version=4) + "\n"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename it."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
 def generate_all(
     solutions_dir: Path = SOLUTIONS_DIR, exercises_dir: Path = EXERCISES_DIR, check: bool = False
 ) -> list[Path]:
@@ -161,7 +155,8 @@ def generate_all(
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             changed.append(target)
             if not check:
-                write_atomically(target, text)
+                with atomic_path(target) as tmp:
+                    tmp.write_text(text, encoding="utf-8")
     return changed
 
 
@@ -239,7 +234,8 @@ def grade_copy(student_path: Path, out_dir: Path = GRADING_DIR, solutions_dir: P
         print(f"{student_path.name}: the student deleted {len(missing)} checked cell(s): {missing}")
     target = Path(out_dir) / student_path.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(target, render(graded))
+    with atomic_path(target) as tmp:
+        tmp.write_text(render(graded), encoding="utf-8")
     return target
 
 

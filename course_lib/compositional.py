@@ -18,16 +18,21 @@ The dataset (:func:`build_compositional_dataset`) follows chapter 1's convention
 grid of factor classes (structure x transposition x the four effects, last factor fastest), stored
 as ``features`` (float16 log-mels), ``latents_classes``, ``latents_values``, ``metadata`` (JSON),
 plus ``symbols`` (uint8 k-hot over :data:`WORDS`) and ``parses`` (one string per sound). Written
-atomically; the same seed gives the same bytes.
+atomically; the same seed gives the same bytes. Build it from the command line::
+
+    python -m course_lib.compositional --seed 0
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import itertools
 import json
 import math
 import os
+import sys
+import time
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +64,13 @@ FORMAT_VERSION: int = 1
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
+def _json_value(x: Any) -> Any:
+    """A parameter value for strict JSON: tuples as lists, infinity as the string "inf"."""
+    if isinstance(x, tuple):
+        return [_json_value(v) for v in x]
+    return "inf" if isinstance(x, float) and math.isinf(x) else x
+
+
 @dataclass(frozen=True)
 class Attribute:
     """A property of sounds: ``words``, each mapped to parameter ``values`` (synthesis or effect)."""
@@ -75,10 +87,7 @@ class Attribute:
             "name": self.name,
             "level": self.level,
             "words": list(self.words),
-            "values": {
-                w: {k: list(x) if isinstance(x, tuple) else x for k, x in v.items()}
-                for w, v in self.values.items()
-            },
+            "values": {w: {k: _json_value(x) for k, x in v.items()} for w, v in self.values.items()},
             "meaning": self.meaning,
         }
 
@@ -395,3 +404,23 @@ def load_compositional_dataset(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path} is not a compositional dataset file: it lacks {missing}.")
     arrays["metadata"] = json.loads(arrays["metadata"].item())
     return arrays
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m course_lib.compositional [--seed 0] [--path P] [--force]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib.compositional", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--seed", type=int, default=0, help="noise and room seed (same seed, same bytes)")
+    parser.add_argument("--path", default=None, help="output .npz (default: the cache under data_dir())")
+    parser.add_argument("--force", action="store_true", help="rebuild even if the file exists")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    path = build_compositional_dataset(args.seed, path=args.path, force=args.force)
+    size, n = path.stat().st_size / 2**20, factor_space().n_combinations
+    print(f"{path} ({size:.1f} MiB, {n} sounds) in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

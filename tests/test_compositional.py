@@ -152,3 +152,11 @@ def test_missing_or_foreign_dataset_file_is_reported(tmp_path):
         comp.load_compositional_dataset(tmp_path / "other.npz")
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         comp.dataset_metadata(-1)
+
+
+def test_command_line_builds_the_file(tmp_path, capsys):
+    assert comp.main(["--seed", "1", "--path", str(tmp_path / "c.npz")]) == 0
+    assert "1056 sounds" in capsys.readouterr().out
+    meta = comp.load_compositional_dataset(tmp_path / "c.npz")["metadata"]
+    assert meta["seed"] == 1
+    assert json.dumps(meta, allow_nan=False)  # strict JSON: infinite values are written "inf"

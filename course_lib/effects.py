@@ -236,6 +236,7 @@ class EffectOperator:
 DARK_DB_PER_OCTAVE: float = -6.0
 BRIGHT_DB_PER_OCTAVE: float = 6.0
 TILT_CORNER_HZ: float = 500.0
+"""Above every fundamental of the dataset (98-392 Hz): a mix keeps its two notes at equal level."""
 SOFT_DB: float = -8.0
 LOUD_DB: float = 8.0
 WET_T60: float = 0.5

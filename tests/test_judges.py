@@ -113,8 +113,8 @@ def test_effects_and_structure_measured_back_on_generated_sounds():
     rows = rows[(rows[:, 1] == 1) & np.isin(rows[:, 0], [0, 2, 4, 5, 7, 9, 10, 12, 14, 16, 19, 21])]
     parses = [compositional.parse_of(r) for r in rows]
     table = judges.judge(compositional.render_rows(rows), SR, descriptors=False)
-    for k, attribute in enumerate(("motion", "space", "loudness")):
-        truth = [p.effects[k + 1] for p in parses]
+    for k, attribute in enumerate(("brightness", "motion", "space", "loudness")):
+        truth = [p.effects[k] for p in parses]
         assert list(table[attribute]) == truth, attribute
     truth = np.array([p.operator or "solo" for p in parses])
     accuracy = np.mean(table["structure"].to_numpy() == truth)

@@ -235,3 +235,17 @@ def test_publishing_workflow_builds_with_make_book_and_publishes_the_html():
     upload = [step for step in steps if step.get("uses", "").startswith("actions/upload-pages-artifact")]
     assert upload and upload[0]["with"]["path"] == "_build/html"
     assert "deploy-pages" in str(workflow["jobs"]["deploy"]["steps"])
+
+
+def _course_notebooks() -> list[Path]:
+    return [*execute.toc_notebooks(), *sorted((REPO_ROOT / "solutions").glob("*.ipynb"))]
+
+
+@pytest.mark.parametrize("path", _course_notebooks(), ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_nbval_markers_are_cell_tags_not_code_comments(path):
+    """nbval reads cell tags; a reader should never see NBVAL comments. Key numbers stay checked."""
+    cells = [cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+    commented = [i for i, cell in enumerate(cells) if "NBVAL" in cell.source]
+    assert not commented, f"code cells {commented} carry NBVAL comments: use nbval-* cell tags"
+    checked = [cell for cell in cells if "nbval-check-output" in cell.metadata.get("tags", [])]
+    assert checked, "no cell's output is checked by nbval (tag key numbers with nbval-check-output)"

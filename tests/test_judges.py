@@ -132,5 +132,5 @@ def test_brightness_and_sources_measured_back_on_solo_sounds():
     ]
     table = judges.judge(np.stack([compositional.render_parse(p, notes) for p in parses]), SR)
     assert list(table["brightness"]) == [p.effects[0] for p in parses]
-    for attribute in ("register", "onset", "noise"):
+    for attribute in ("register", "partials", "onset", "noise"):
         assert list(table[attribute]) == [compositional.CONCEPTS[p.concepts[0]][attribute] for p in parses]

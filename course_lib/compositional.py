@@ -17,7 +17,9 @@ order brightness -> motion -> space -> loudness. Before the effects the composed
 The dataset (:func:`build_compositional_dataset`) follows chapter 1's conventions: a full factorial
 grid of factor classes (structure x transposition x the four effects, last factor fastest), stored
 as ``features`` (float16 log-mels), ``latents_classes``, ``latents_values``, ``metadata`` (JSON),
-plus ``symbols`` (uint8 k-hot over :data:`WORDS`) and ``parses`` (one string per sound). Written
+plus ``symbols`` (uint8 k-hot over :data:`WORDS`) and ``parses`` (each sound's parse tree as a JSON
+string: effects, operator, concepts). The audio is not stored: :func:`render_rows` re-renders it from
+the classes and the seed (the seed picks the breathy sources' noise and the reverb's room). Written
 atomically; the same seed gives the same bytes. Build it from the command line::
 
     python -m course_lib.compositional --seed 0

@@ -258,3 +258,29 @@ def test_every_checked_solution_cell_is_in_the_exercise_with_the_same_id():
             nbformat.read(solution, as_version=4),
         )
         assert missing == [], f"{solution.name}: checked cells missing from the exercise: {missing}"
+
+
+SHEETS = sorted(exercises.SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("solution", SHEETS, ids=lambda p: p.name)
+def test_exercise_numbers_never_collide(solution):
+    """A heading 'Exercise N.k' names its first stub (stubs are numbered in order); questions come after.
+
+    A sheet once labelled its second heading 4.2 while its stubs said 4.3/4.4, and its questions were
+    numbered 4.3/4.4 too.
+    """
+    exercise = exercises.make_exercise(nbformat.read(solution, as_version=4), solution.name)
+    stubs, headings, questions = [], [], []
+    for cell in exercise.cells:
+        if cell.cell_type == "code":
+            stubs += re.findall(r'NotImplementedError\("Exercise (\d+\.\d+)', cell.source)
+        else:
+            for kind, number in re.findall(r"\*\*(Exercise|Question) (\d+\.\d+)", cell.source):
+                (headings if kind == "Exercise" else questions).append((number, len(stubs)))
+    for number, stubs_before in headings:
+        assert stubs_before < len(stubs) and stubs[stubs_before] == number, (
+            f"heading Exercise {number} is not the number of the stub that follows it"
+        )
+    numbers = stubs + [number for number, _ in questions]
+    assert len(numbers) == len(set(numbers)), f"a number is used twice: {sorted(numbers)}"

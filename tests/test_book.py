@@ -249,3 +249,16 @@ def test_nbval_markers_are_cell_tags_not_code_comments(path):
     assert not commented, f"code cells {commented} carry NBVAL comments: use nbval-* cell tags"
     checked = [cell for cell in cells if "nbval-check-output" in cell.metadata.get("tags", [])]
     assert checked, "no cell's output is checked by nbval (tag key numbers with nbval-check-output)"
+
+
+@pytest.mark.parametrize("name", _toc_files())
+def test_pages_hold_no_control_characters(name):
+    """A backslash lost to a Python string ('\\approx' written as '\\a' + 'pprox') breaks MathJax."""
+    source = next(REPO_ROOT.glob(f"{name}.*"))
+    if source.suffix == ".ipynb":
+        cells = nbformat.read(source, as_version=4).cells
+        text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    else:
+        text = source.read_text(encoding="utf-8")
+    bad = sorted({f"{ord(ch):#04x}" for ch in text if ord(ch) < 32 and ch not in "\n\r"})
+    assert not bad, f"{name}: control characters {bad} in the text"

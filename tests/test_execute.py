@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from queue import Empty
 
@@ -59,6 +60,16 @@ class _FakeChannel:
         return {"msg_type": "execute_reply"}
 
 
+def _run(coroutine):
+    """Run a coroutine to completion in a thread of its own.
+
+    Other tests of the session (the browser tests) keep an event loop running in the main thread,
+    where ``asyncio.run`` refuses to start another.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def _watchdog(stall_seconds: float = 60.0, cpu=lambda: None) -> execute.Watchdog:
     return execute.Watchdog(stall_seconds, cpu)
 
@@ -68,7 +79,7 @@ def test_a_missed_wakeup_costs_one_slice_not_the_timeout(monkeypatch):
     channel = _FakeChannel(ready=True)
     get_msg = execute.sliced_get_msg(channel, _watchdog(), end_on_stall=True)
     start = time.monotonic()
-    message = asyncio.run(get_msg(timeout=1200))
+    message = _run(get_msg(timeout=1200))
     assert message == {"msg_type": "execute_reply"}
     assert time.monotonic() - start < 1.0
     assert channel.socket.polls == 1
@@ -80,7 +91,7 @@ def test_a_timeout_still_raises_empty(monkeypatch):
     get_msg = execute.sliced_get_msg(channel, _watchdog(), end_on_stall=False)
     start = time.monotonic()
     with pytest.raises(Empty):
-        asyncio.run(get_msg(timeout=0.35))
+        _run(get_msg(timeout=0.35))
     assert 0.3 <= time.monotonic() - start < 1.0
     assert channel.socket.polls >= 3  # waited in slices
 
@@ -109,7 +120,7 @@ def test_a_stall_ends_the_wait_on_the_shell_channel(monkeypatch):
     get_msg = execute.sliced_get_msg(channel, watchdog, end_on_stall=True)
     start = time.monotonic()
     with pytest.raises(Empty):
-        asyncio.run(get_msg(timeout=10))
+        _run(get_msg(timeout=10))
     assert time.monotonic() - start < 1.0 and watchdog.stall
 
 
@@ -241,9 +252,7 @@ def test_cache_reuses_until_the_notebook_changes(tmp_path):
     lines: list[str] = []
 
     def run() -> execute.Outcome:
-        return asyncio.run(
-            execute.execute_all([notebook], store, fast=True, root=tmp_path, log=lines.append)
-        )[0]
+        return _run(execute.execute_all([notebook], store, fast=True, root=tmp_path, log=lines.append))[0]
 
     first = run()
     assert first.status == "executed"
@@ -260,7 +269,7 @@ def test_a_stalled_kernel_is_retried_once_then_named(tmp_path):
     notebook = _write_notebook(tmp_path / "stall.ipynb", ["x = 1", "import time\ntime.sleep(60)"])
     lines: list[str] = []
     start = time.monotonic()
-    outcome = asyncio.run(
+    outcome = _run(
         execute.execute_all(
             [notebook], tmp_path / "store", fast=True, stall_seconds=3, root=tmp_path, log=lines.append
         )
@@ -275,9 +284,9 @@ def test_a_stalled_kernel_is_retried_once_then_named(tmp_path):
 @pytest.mark.slow
 def test_a_cell_error_names_the_notebook_and_cell(tmp_path):
     notebook = _write_notebook(tmp_path / "bad.ipynb", ["x = 1", "1 / 0"])
-    outcome = asyncio.run(
-        execute.execute_all([notebook], tmp_path / "store", fast=True, root=tmp_path, log=print)
-    )[0]
+    outcome = _run(execute.execute_all([notebook], tmp_path / "store", fast=True, root=tmp_path, log=print))[
+        0
+    ]
     assert outcome.status == "failed"
     assert "cell 1 ('1 / 0')" in outcome.error and "ZeroDivisionError" in outcome.error
 

@@ -35,7 +35,6 @@ import math
 import os
 import sys
 import time
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +47,7 @@ from course_lib.config import data_dir
 from course_lib.effects import COMPOSITIONS, EFFECTS, compose, reverb
 from course_lib.factors import Factor, FactorSpace
 from course_lib.features import LogMel
-from course_lib.files import atomic_path, exclusive_lock
+from course_lib.files import exclusive_lock, write_npz
 from course_lib.synth import SYNTH_VERSION, synthesize
 
 SR: int = 16000
@@ -63,7 +62,6 @@ BASE_TILT: float = -9.0
 """Spectral slope of every source (dB/octave): the filters move it to -15 (dark) or -3 (bright)."""
 FORMAT_VERSION: int = 1
 """Version of the file layout."""
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 def _json_value(x: Any) -> Any:
@@ -352,15 +350,6 @@ def default_path(seed: int = 0) -> Path:
     return data_dir() / f"compositional_seed{seed}_{digest}.npz"
 
 
-def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """An uncompressed npz with fixed timestamps, written atomically."""
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-        for key, value in arrays.items():
-            info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_DATE)
-            with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.require(value, requirements="C"), allow_pickle=False)
-
-
 def build_arrays(seed: int = 0, progress: bool = True) -> dict[str, np.ndarray]:
     """Every array of the dataset file (see the module docstring)."""
     meta = dataset_metadata(seed)
@@ -390,7 +379,7 @@ def build_compositional_dataset(
     with exclusive_lock(target):
         if target.exists() and not force:
             return target
-        _write_npz(target, build_arrays(seed, progress))
+        write_npz(target, build_arrays(seed, progress))
     return target
 
 

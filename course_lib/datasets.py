@@ -38,14 +38,13 @@ from course_lib import __version__
 from course_lib.config import data_dir
 from course_lib.factors import FactorSpace
 from course_lib.features import LogMel
-from course_lib.files import atomic_path, exclusive_lock
+from course_lib.files import exclusive_lock, write_npz
 from course_lib.presets import PRESETS, get_preset
 from course_lib.synth import SYNTH_VERSION
 
 FORMAT_VERSION: int = 1
 """Version of the file layout (bumped when keys or meanings change)."""
 _ARRAYS = ("features", "latents_classes", "latents_values")
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps inside the npz: same seed, same bytes
 
 
 def dataset_metadata(
@@ -104,15 +103,6 @@ def compute_features(
     return out
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an uncompressed npz with fixed timestamps, atomically (temporary file + os.replace)."""
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-        for key, value in arrays.items():
-            info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_DATE)
-            with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.require(value, requirements="C"), allow_pickle=False)
-
-
 def _read_member(archive: zipfile.ZipFile, key: str) -> np.ndarray:
     """One array of an npz archive, never unpickled (an object array raises ``ValueError``)."""
     with archive.open(key + ".npy") as member:
@@ -144,7 +134,7 @@ def build_toy_dataset(
         fs = get_preset(preset).factor_space
         classes = fs.all_classes()
         feats = compute_features(preset, seed, batch_size=batch_size, progress=progress)
-        _write_npz(
+        write_npz(
             target,
             {
                 "features": feats,

@@ -2,6 +2,7 @@
 sees, and one wrong implementation per known hole that each check must reject."""
 
 import inspect
+import math
 
 import numpy as np
 import pytest
@@ -308,6 +309,53 @@ def test_encoder_check_rejects_an_activation_on_a_head():
 def test_decoder_check_rejects_a_scaled_sigmoid():
     with pytest.raises(SelfCheckFailed, match="not the last linear layer's output"):
         ch02.check_decoder(ScaledSigmoidDecoder)
+
+
+class SharedHeadEncoder(GoodEncoder):
+    def forward(self, x):
+        mu, _ = super().forward(x)
+        return mu, mu
+
+
+class SigmoidDecoder(GoodDecoder):
+    def forward(self, z):
+        return torch.sigmoid(super().forward(z))
+
+
+def test_encoder_and_decoder_checks_reject_a_shared_head_and_a_sigmoid():
+    with pytest.raises(SelfCheckFailed, match="identical"):
+        ch02.check_encoder(SharedHeadEncoder)
+    with pytest.raises(SelfCheckFailed, match="sigmoid"):
+        ch02.check_decoder(SigmoidDecoder)
+
+
+def test_chapter2_function_checks_accept_the_references():
+    ch02.check_reparameterize(ch02.reference_reparameterize)
+    ch02.check_kl(ch02.reference_kl)
+    ch02.check_negative_elbo(ch02.reference_negative_elbo)
+
+
+def test_chapter2_function_checks_reject_classic_mistakes():
+    with pytest.raises(SelfCheckFailed, match="reparameterize"):  # std = exp(logvar), not exp(logvar / 2)
+        ch02.check_reparameterize(lambda mu, logvar: mu + torch.exp(logvar) * torch.randn_like(mu))
+    with pytest.raises(SelfCheckFailed, match="kl_divergence"):  # mean over latents instead of sum
+        ch02.check_kl(lambda mu, logvar: ch02.reference_kl(mu, logvar) / mu.shape[1])
+
+    def pixel_mean(x, logits, mu, logvar):  # averages over pixels: the classic beta slip
+        recon = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").mean(1)
+        return (recon + ch02.reference_kl(mu, logvar)).mean()
+
+    with pytest.raises(SelfCheckFailed, match="negative_elbo"):
+        ch02.check_negative_elbo(pixel_mean)
+    with pytest.raises(SelfCheckFailed, match="scalar"):
+        ch02.check_negative_elbo(lambda x, logits, mu, logvar: ch02.reference_kl(mu, logvar))
+
+
+def test_reference_negative_elbo_known_value():
+    # logits 0 -> each pixel costs log 2; mu 0, logvar 0 -> KL 0
+    x = torch.tensor([[1.0, 0.0, 1.0]])
+    value = ch02.reference_negative_elbo(x, torch.zeros(1, 3), torch.zeros(1, 2), torch.zeros(1, 2))
+    assert value.item() == pytest.approx(3 * math.log(2))
 
 
 # ---------------------------------------------------------------- chapter 3: the beta-VAE loss

@@ -3,6 +3,10 @@
 Taught in book/tour.ipynb and used by every chapter. Players embed the sound in the page as a
 16-bit WAV, so keep clips short and the rate low (the default caps a clip at 2 s): one second
 at 16 kHz costs about 43 kB of page.
+
+Sounds that are compared play at **one fixed gain**: a grid of players (:func:`player_grid`) scales
+all its clips by the same factor (:func:`common_gain`, the loudest clip's peak to :data:`PEAK`), never
+each clip to its own peak, or a change of loudness between clips could not be heard.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from IPython.display import HTML, Audio
 
 MAX_SECONDS: float = 2.0
 """Longest clip a player embeds; longer clips are cut (with a warning in the label)."""
+
+PEAK: float = 0.9
+"""Peak sample value of the loudest clip in a group played at one gain (about -1 dB full scale)."""
 
 
 def _as_clip(signal: object, sr: int, max_seconds: float) -> np.ndarray:
@@ -45,6 +52,19 @@ def play(signal: object, sr: int, *, normalize: bool = True, max_seconds: float 
     return Audio(clip, rate=int(sr), normalize=normalize)
 
 
+def common_gain(clips: Sequence[object], peak: float = PEAK) -> float:
+    """The one gain that brings the loudest of ``clips`` to ``peak``; 1.0 when every clip is silent.
+
+    Multiply every clip of a group by it: their levels relative to each other are kept.
+    """
+    if not 0 < peak <= 1:
+        raise ValueError(f"peak must lie in (0, 1], got {peak!r}.")
+    loudest = max((float(np.max(np.abs(np.asarray(c, dtype=np.float64)))) for c in clips), default=0.0)
+    if not np.isfinite(loudest):
+        raise ValueError("clips must hold finite samples only (found NaN or inf).")
+    return peak / loudest if loudest > 0 else 1.0
+
+
 def player_grid(
     signals: object,
     sr: int,
@@ -52,16 +72,23 @@ def player_grid(
     col_labels: Sequence[str] | None = None,
     title: str | None = None,
     *,
-    normalize: bool = True,
+    gain: float | None = None,
     max_seconds: float = MAX_SECONDS,
 ) -> HTML:
     """Return an HTML table of players: rows x columns, with optional labels and a caption.
 
     ``signals`` is a nested list (rows of 1-D clips), a 2-D array (one row of clips) or a 3-D
     array ``[rows, columns, samples]``. Used for latent traversals (a row per latent, a column
-    per step) and for walks along one factor of the toy dataset.
+    per step) and for walks along one factor of the toy dataset. Every clip is multiplied by one
+    ``gain`` (default: :func:`common_gain` of the whole grid), so louder clips sound louder.
     """
     rows = _as_rows(signals)
+    clips = [_as_clip(clip, sr, max_seconds) for row in rows for clip in row]
+    gain = common_gain(clips) if gain is None else float(gain)
+    if not np.isfinite(gain) or gain <= 0:
+        raise ValueError(f"gain must be a positive number, got {gain!r}.")
+    if max(np.max(np.abs(c)) for c in clips) * gain > 1.0 + 1e-9:
+        raise ValueError(f"gain {gain:g} would push samples beyond [-1, 1]; use a smaller gain or None.")
     n_cols = max(len(row) for row in rows)
     if row_labels is not None and len(row_labels) != len(rows):
         raise ValueError(f"row_labels has {len(row_labels)} labels for {len(rows)} rows.")
@@ -78,7 +105,8 @@ def player_grid(
         if row_labels is not None:
             cells.append(f'<th style="text-align:right">{html.escape(str(row_labels[i]))}</th>')
         for clip in row:
-            player = play(clip, sr, normalize=normalize, max_seconds=max_seconds)._repr_html_()
+            clip = np.clip(_as_clip(clip, sr, max_seconds) * gain, -1.0, 1.0)
+            player = play(clip, sr, normalize=False, max_seconds=max_seconds)._repr_html_()
             player = player.replace("<audio ", '<audio preload="none" style="width:150px" ', 1)
             cells.append(f'<td style="padding:2px">{player}</td>')
         parts.append(f"<tr>{''.join(cells)}</tr>")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from IPython.display import HTML, Audio
 
-from course_lib.audio import play
+from course_lib.audio import common_gain, play
 from course_lib.traversals import check_grid
 
 
@@ -38,9 +38,10 @@ def _spectrogram_png(spec: np.ndarray, vmin: float, vmax: float, scale: int = 3)
     return buffer.getvalue()
 
 
-def _wav_base64(clip: np.ndarray, sr: int) -> str:
-    """Encode a clip as base64 WAV (peak-normalised, as the players of the course)."""
-    return base64.b64encode(Audio(np.asarray(clip, dtype=np.float64), rate=sr).data).decode("ascii")
+def _wav_base64(clip: np.ndarray, sr: int, gain: float) -> str:
+    """Encode ``clip * gain`` as base64 WAV, as it is (no normalisation: one gain for a whole explorer)."""
+    samples = np.clip(np.asarray(clip, dtype=np.float64) * gain, -1.0, 1.0)
+    return base64.b64encode(Audio(samples, rate=sr, normalize=False).data).decode("ascii")
 
 
 def static_explorer(
@@ -57,7 +58,8 @@ def static_explorer(
     ``frames[d, s]`` is the spectrogram ([mels, frames]) decoded when latent ``d`` takes the value
     ``values[s]`` (other latents fixed); ``audio[d, s]`` its sound (optional). The page shows a
     menu to choose the latent and a range slider to move it; JavaScript swaps the image and the
-    sound. Keep it small: every frame is embedded in the page.
+    sound. All sounds play at one gain (:func:`course_lib.audio.common_gain` of the whole set), so a
+    latent that changes loudness is heard doing so. Keep it small: every frame is embedded in the page.
     """
     frames = np.asarray(frames)
     n_dims, n_steps = check_grid(frames, "frames", "mels, frames", values, dim_labels)
@@ -69,9 +71,10 @@ def static_explorer(
         for d in range(n_dims)
         for s in range(n_steps)
     ]
+    gain = common_gain(list(np.asarray(audio).reshape(n_dims * n_steps, -1))) if audio is not None else 1.0
     sounds = (
         [
-            ["data:audio/wav;base64," + _wav_base64(audio[d, s], sr)]
+            ["data:audio/wav;base64," + _wav_base64(audio[d, s], sr, gain)]
             for d in range(n_dims)
             for s in range(n_steps)
         ]
@@ -128,8 +131,10 @@ def latent_sliders(
     """A live explorer (JupyterLab): one slider per latent; the decoded spectrogram and its sound update.
 
     ``decode(z)`` maps a code vector [z_dim] to a spectrogram [mels, frames]; ``to_audio`` (for
-    example Griffin-Lim) turns that spectrogram into a clip at ``sr`` Hz. Returns the widget:
-    :func:`live_note` above, the sliders and the decoded output below it.
+    example Griffin-Lim) turns that spectrogram into a clip at ``sr`` Hz. Every sound plays at one
+    gain, fixed from the starting code's clip (its peak at half full scale, so louder settings have
+    6 dB of headroom before they are limited). Returns the widget: :func:`live_note` above, the
+    sliders and the decoded output below it.
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
@@ -150,6 +155,7 @@ def latent_sliders(
         for name, v in zip(names, start, strict=True)
     ]
     out = widgets.Output()
+    gain = common_gain([to_audio(decode(start))], peak=0.5) if to_audio is not None else 1.0
 
     def redraw(_change=None) -> None:
         z = np.array([s.value for s in sliders])
@@ -161,7 +167,7 @@ def latent_sliders(
             ax.set(xlabel="frame", ylabel="mel band", title="decoded log-mel spectrogram")
             plt.show()
             if to_audio is not None:
-                display(play(to_audio(spec), sr))
+                display(play(np.clip(to_audio(spec) * gain, -1.0, 1.0), sr, normalize=False))
 
     for slider in sliders:
         slider.observe(redraw, names="value")

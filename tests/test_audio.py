@@ -77,3 +77,37 @@ def test_player_grid_rejects_mismatched_labels(kwargs, message):
 def test_player_grid_rejects_bad_layouts(signals):
     with pytest.raises(ValueError):
         audio.player_grid(signals, SR)
+
+
+def _wav_peaks(html: str) -> list[float]:
+    """Peak |sample| (full scale = 1) of every embedded WAV of an HTML snippet, in order."""
+    peaks = []
+    for payload in re.findall(r"data:audio/wav;base64,([A-Za-z0-9+/=]+)", html):
+        with wave.open(io.BytesIO(base64.b64decode(payload))) as wav:
+            samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        peaks.append(np.abs(samples).max() / 32767)
+    return peaks
+
+
+def test_player_grid_plays_every_clip_at_one_gain():
+    tone = np.sin(2 * np.pi * 440 * np.arange(SR // 4) / SR)
+    # two clips 12 dB apart: a per-clip peak normalisation would make them equally loud
+    peaks = _wav_peaks(audio.player_grid([[0.1 * tone, 0.4 * tone]], SR).data)
+    assert peaks[1] == pytest.approx(audio.PEAK, abs=1e-3)
+    assert peaks[1] / peaks[0] == pytest.approx(4.0, rel=1e-2)
+    as_is = _wav_peaks(audio.player_grid([[0.1 * tone, 0.4 * tone]], SR, gain=1.0).data)
+    assert as_is == pytest.approx([0.1, 0.4], abs=1e-3)
+
+
+def test_player_grid_rejects_a_gain_that_would_clip():
+    with pytest.raises(ValueError, match="gain"):
+        audio.player_grid([[np.full(10, 0.5)]], SR, gain=4.0)
+    with pytest.raises(ValueError, match="gain"):
+        audio.player_grid([[np.full(10, 0.5)]], SR, gain=-1.0)
+
+
+def test_common_gain_keeps_silence_and_checks_peak():
+    assert audio.common_gain([np.zeros(5), np.zeros(3)]) == 1.0
+    assert audio.common_gain([np.full(4, -0.5), np.full(2, 0.25)], peak=0.5) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="peak"):
+        audio.common_gain([np.ones(3)], peak=1.5)

@@ -18,6 +18,17 @@ def test_static_explorer_embeds_every_frame_and_sound():
     assert '<input id="' in markup and 'type="range"' in markup and "<select" in markup
 
 
+def test_static_explorer_plays_every_sound_at_one_gain():
+    from tests.test_audio import _wav_peaks
+
+    tone = np.sin(np.linspace(0, 300, 800))
+    levels = np.array([[0.05, 0.1, 0.2], [0.2, 0.4, 0.8]])
+    sounds = levels[..., None] * tone
+    markup = widgets.static_explorer(_frames(), [-1, 0, 1], ["z0", "z1"], audio=sounds, sr=8000).data
+    peaks = np.array(_wav_peaks(markup)[1:])  # skip the initial player, a copy of one of the six
+    np.testing.assert_allclose(peaks / peaks.max(), (levels / levels.max()).ravel(), rtol=2e-2)
+
+
 def test_static_explorer_is_deterministic():
     first = widgets.static_explorer(_frames(), [-1, 0, 1], ["a", "b"]).data
     assert first == widgets.static_explorer(_frames(), [-1, 0, 1], ["a", "b"]).data

@@ -180,6 +180,18 @@ def latent_factor_table(mi: np.ndarray, factor_names: Sequence[str], dim_labels:
     )
 
 
+def factor_labels(mi: np.ndarray, factor_names: Sequence[str], dims: Sequence[int]) -> list[str]:
+    """Labels such as ``"z3 ~ tilt (0.62)"`` for the latents ``dims``: the factor each shares most with.
+
+    ``mi`` is the normalised [latents, factors] information matrix of :func:`latent_factor_table`; the
+    number in brackets is that normalised mutual information (1: the latent determines the factor).
+    """
+    table = latent_factor_table(mi, factor_names)
+    if any(not 0 <= int(d) < len(table) for d in dims):
+        raise ValueError(f"dims must index the {len(table)} latents of mi, got {list(dims)}.")
+    return [f"z{int(d)} ~ {table.best_factor.iloc[int(d)]} ({table.mi.iloc[int(d)]:.2f})" for d in dims]
+
+
 def plot_traversal_grid(
     frames: np.ndarray,
     values: Sequence[float],

@@ -126,3 +126,10 @@ def test_for_the_page_resamples_and_cuts():
     assert abs(np.argmax(spectrum) * 8000 / 4000 - 440) <= 2
     with pytest.raises(ValueError, match="positive"):
         traversals.for_the_page(clips, sr, seconds=0)
+
+
+def test_factor_labels_name_each_latent_by_its_most_informative_factor():
+    mi = np.array([[0.1, 0.7], [0.6, 0.2], [0.0, 0.05]])
+    assert traversals.factor_labels(mi, ["pitch", "level"], [1, 0]) == ["z1 ~ pitch (0.60)", "z0 ~ level (0.70)"]
+    with pytest.raises(ValueError, match="dims"):
+        traversals.factor_labels(mi, ["pitch", "level"], [3])

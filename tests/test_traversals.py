@@ -130,6 +130,9 @@ def test_for_the_page_resamples_and_cuts():
 
 def test_factor_labels_name_each_latent_by_its_most_informative_factor():
     mi = np.array([[0.1, 0.7], [0.6, 0.2], [0.0, 0.05]])
-    assert traversals.factor_labels(mi, ["pitch", "level"], [1, 0]) == ["z1 ~ pitch (0.60)", "z0 ~ level (0.70)"]
+    assert traversals.factor_labels(mi, ["pitch", "level"], [1, 0]) == [
+        "z1 ~ pitch (0.60)",
+        "z0 ~ level (0.70)",
+    ]
     with pytest.raises(ValueError, match="dims"):
         traversals.factor_labels(mi, ["pitch", "level"], [3])

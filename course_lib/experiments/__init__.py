@@ -1,6 +1,7 @@
 """Each chapter's experiment, one module each, run as a command: ``python -m course_lib.experiments.<name>``.
 
 * ``kingma_welling`` (chapter 2): the K&W MNIST curves and the IWAE bound;
+* ``likelihood`` (chapter 2): Burda et al.'s VAE and IWAE, test log-likelihood with 5,000 samples;
 * ``beta_sweep`` (chapter 3): MLP beta-VAEs over betas and seeds, every disentanglement metric;
 * ``recurrent_vs_mlp`` (chapter 4): recurrent-attention against MLP beta-VAEs on temporal presets;
 * ``scan_eval`` (chapter 5): SCAN on a frozen beta-VAE against the number of labelled sounds.

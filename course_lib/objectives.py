@@ -246,6 +246,20 @@ def ada_gvae_loss(
     return loss, logs
 
 
+def make_ada_gvae_loss(beta: float = 1.0):
+    """A ``loss_fn(model, batch, epoch)`` for :func:`~course_lib.train.train` over pairs ``(x1, x2)``.
+
+    Pair the loss with :class:`course_lib.weak_pairs.PairLoader`; it is :func:`ada_gvae_loss` per pair.
+    """
+    _check_weight("beta", beta)
+
+    def loss_fn(model: nn.Module, batch: Any, epoch: int):
+        x1, x2 = batch
+        return ada_gvae_loss(model, x1, x2, beta=beta)
+
+    return loss_fn
+
+
 # --------------------------------------------------------------------------------------- FactorVAE
 def permute_dims(z: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Shuffle each latent column independently across the batch: samples of prod_j q(z_j), ``[B, z]``."""

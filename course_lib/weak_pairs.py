@@ -13,9 +13,11 @@ Factors with a single value cannot change; they are always shared and never coun
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 from course_lib.factors import FactorSpace
 
@@ -93,3 +95,42 @@ def grid_rows(ids: np.ndarray, grid_indices: np.ndarray) -> np.ndarray:
             "(a subset rarely holds both sounds of a pair)."
         )
     return order[pos]
+
+
+class PairLoader:
+    """Minibatches of weakly supervised pairs ``(x1, x2)`` for :func:`course_lib.train.train`.
+
+    ``inputs`` holds one row per sound of the **full** grid of ``space`` (row = grid index). Each pass
+    draws ``pairs_per_epoch`` fresh pairs with :func:`sample_weak_pairs` (``k`` factors differ; None: k
+    random), from a NumPy generator seeded by torch's global RNG, so that ``train``'s seed fixes them.
+    """
+
+    def __init__(
+        self,
+        inputs: torch.Tensor,
+        space: FactorSpace,
+        k: int | None = 1,
+        batch_size: int = 128,
+        pairs_per_epoch: int | None = None,
+    ) -> None:
+        if len(inputs) != space.n_combinations:
+            raise ValueError(
+                f"inputs must hold one row per grid point ({space.n_combinations}), got {len(inputs)}: "
+                "pairs are drawn on the full grid."
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        self.inputs, self.space, self.k, self.batch_size = inputs, space, k, batch_size
+        self.pairs_per_epoch = int(pairs_per_epoch or len(inputs))
+        if self.pairs_per_epoch < 1:
+            raise ValueError(f"pairs_per_epoch must be positive, got {pairs_per_epoch!r}.")
+
+    def __len__(self) -> int:
+        return -(-self.pairs_per_epoch // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+        pairs = sample_weak_pairs(self.space, self.pairs_per_epoch, self.k, rng)
+        for start in range(0, self.pairs_per_epoch, self.batch_size):
+            stop = start + self.batch_size
+            yield self.inputs[pairs.first[start:stop]], self.inputs[pairs.second[start:stop]]

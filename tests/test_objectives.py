@@ -20,6 +20,7 @@ from course_lib.objectives import (
     gvae_average,
     kl_decomposition,
     log_importance_weights,
+    make_ada_gvae_loss,
     pair_kl_per_dim,
     pairwise_log_density,
     permute_dims,
@@ -290,6 +291,19 @@ def test_ada_gvae_loss(tiny_vae):
         ada_gvae_loss(model, x1, x2[:3])
     with pytest.raises(ValueError, match="shared must be a bool mask"):
         gvae_average(mu1, lv1, mu2, lv2, shared.float())
+
+
+def test_make_ada_gvae_loss_is_the_pair_loss_for_train(tiny_vae):
+    model = tiny_vae(in_shape=6, z_dim=4, likelihood="gaussian")
+    g = torch.Generator().manual_seed(3)
+    x1, x2 = torch.rand(5, 6, generator=g), torch.rand(5, 6, generator=g)
+    torch.manual_seed(0)
+    loss, logs = make_ada_gvae_loss(beta=3.0)(model, (x1, x2), 1)
+    torch.manual_seed(0)
+    direct, _ = ada_gvae_loss(model, x1, x2, beta=3.0)
+    assert loss.item() == pytest.approx(direct.item()) and logs["loss"] == pytest.approx(loss.item())
+    with pytest.raises(ValueError, match="beta"):
+        make_ada_gvae_loss(beta=-1.0)
 
 
 # ----------------------------------------------------------------------------- FactorVAE

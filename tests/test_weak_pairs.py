@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 from course_lib.factors import Factor, FactorSpace
-from course_lib.weak_pairs import WeakPairs, grid_rows, sample_weak_pairs
+from course_lib.weak_pairs import PairLoader, WeakPairs, grid_rows, sample_weak_pairs
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,19 @@ def test_grid_rows_maps_grid_indices_to_dataset_rows():
         grid_rows(ids, np.array([3, 4]))
     with pytest.raises(ValueError, match="not rows"):
         grid_rows(ids, np.array([10]))
+
+
+def test_pair_loader_yields_pairs_that_differ_in_one_factor(space):
+    classes = space.all_classes()
+    inputs = torch.as_tensor(classes, dtype=torch.float32)  # each row is its own factor classes
+    loader = PairLoader(inputs, space, k=1, batch_size=7, pairs_per_epoch=30)
+    torch.manual_seed(0)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 5 and sum(len(a) for a, _ in batches) == 30
+    for a, b in batches:
+        assert ((a != b).sum(1) == 1).all()  # exactly one factor differs in every pair
+    torch.manual_seed(0)
+    again = list(loader)
+    assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(batches, again, strict=True))
+    with pytest.raises(ValueError, match="one row per grid point"):
+        PairLoader(inputs[:-1], space)

@@ -3,6 +3,7 @@
 * ``kingma_welling`` (chapter 2): the K&W MNIST curves and the IWAE bound;
 * ``likelihood`` (chapter 2): Burda et al.'s VAE and IWAE, test log-likelihood with 5,000 samples;
 * ``beta_sweep`` (chapter 3): MLP beta-VAEs over betas and seeds, every disentanglement metric;
+* ``weak_sweep`` (chapter 3): loudness-normalised inputs, beta-VAE against weakly supervised Ada-GVAE;
 * ``recurrent_vs_mlp`` (chapter 4): recurrent-attention against MLP beta-VAEs on temporal presets;
 * ``scan_eval`` (chapter 5): SCAN on a frozen beta-VAE against the number of labelled sounds.
 

@@ -1,0 +1,74 @@
+"""Loudness-normalised log-mels with the level as a channel of its own.
+
+Taught in chapters/03_beta_vae.ipynb (the representation of its first remedy; trained by
+``python -m course_lib.experiments.weak_sweep``). Chapter 3 measures that a level step moves nearly every
+log-mel value at once, and that with a fixed floor (-100 dB) the level also changes *which* values sit at
+the floor: level leaks into the spectrum's shape. This module separates the two:
+
+* :func:`power_level`: the clip's level from its log-mel, the decibel mean of the power over all bands
+  and frames (the toy synthesizer normalises the RMS, so this is its level factor, up to a constant);
+* :func:`relative_features`: the log-mel minus that level, with a floor at a fixed distance below it,
+  the same for every clip, so that a change of gain leaves these values exactly unchanged;
+* :func:`level_channel_inputs`: both, flattened into one vector per clip, the level standardised
+  (mean 0, standard deviation 1 over the set) so that it weighs like the other values.
+
+Features are the course's log-mels in [0, 1] (1 unit = 100 dB).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+RELATIVE_RANGE: float = 0.55
+"""How far below its level a clip's values are kept (0.55 = 55 dB); anything lower reads as the floor."""
+
+
+def _as_features(features: Tensor | np.ndarray) -> Tensor:
+    x = torch.as_tensor(np.asarray(features) if not isinstance(features, Tensor) else features)
+    if x.dim() < 2:
+        raise ValueError(
+            f"features must be [clips, ...] with at least one value per clip, got {tuple(x.shape)}."
+        )
+    return x.to(torch.float64)
+
+
+def power_level(features: Tensor | np.ndarray) -> Tensor:
+    """The level of each clip, ``[clips]``, in feature units: ``log10(mean 10^(10 x)) / 10``.
+
+    The mean power over all values, back to the log-mel's 100-dB unit; a gain of g dB on a clip whose
+    values all stay above the floor raises it by exactly g / 100.
+    """
+    x = _as_features(features).flatten(1)
+    return (torch.logsumexp(x * (10 * np.log(10)), dim=1) - np.log(x.shape[1])) / (10 * np.log(10))
+
+
+def relative_features(
+    features: Tensor | np.ndarray, level: Tensor | None = None, relative_range: float = RELATIVE_RANGE
+) -> Tensor:
+    """Each clip's values relative to its level, floored ``relative_range`` below it, shifted to [0, ...].
+
+    ``x - level`` clipped below at ``-relative_range``, plus ``relative_range``: the floor reads 0 for
+    every clip, whatever its level. Same shape as ``features``, float32.
+    """
+    if not 0 < relative_range <= 1:
+        raise ValueError(f"relative_range must lie in (0, 1] (up to 100 dB), got {relative_range!r}.")
+    x = _as_features(features)
+    level = power_level(x) if level is None else torch.as_tensor(level, dtype=torch.float64)
+    if level.shape != (x.shape[0],):
+        raise ValueError(
+            f"level must hold one value per clip, shape ({x.shape[0]},), got {tuple(level.shape)}."
+        )
+    shifted = x - level.reshape(-1, *([1] * (x.dim() - 1)))
+    return (torch.clamp(shifted, min=-relative_range) + relative_range).to(torch.float32)
+
+
+def level_channel_inputs(features: Tensor | np.ndarray, relative_range: float = RELATIVE_RANGE) -> Tensor:
+    """``[clips, values + 1]``: the flattened :func:`relative_features` and the standardised level last."""
+    x = _as_features(features)
+    level = power_level(x)
+    std = level.std() if len(level) > 1 else torch.tensor(0.0, dtype=torch.float64)
+    standard = (level - level.mean()) / std if std > 0 else torch.zeros_like(level)
+    flat = relative_features(x, level, relative_range).flatten(1)
+    return torch.cat([flat, standard.to(torch.float32)[:, None]], dim=1)

@@ -1,0 +1,50 @@
+"""Tests of the loudness-normalised inputs (course_lib.loudness)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import loudness
+
+
+def _clips(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return torch.tensor(0.3 + 0.3 * rng.random((n, 8, 5)))  # every value well above the floor
+
+
+def test_power_level_of_a_constant_clip_is_its_value_and_follows_a_gain():
+    flat = torch.full((1, 8, 5), 0.42, dtype=torch.float64)
+    assert loudness.power_level(flat).item() == pytest.approx(0.42)
+    x = _clips()
+    # a gain of 6 dB (0.06 units) on every value raises the level by exactly 0.06
+    torch.testing.assert_close(loudness.power_level(x + 0.06), loudness.power_level(x) + 0.06)
+    # the power mean sits between the mean and the maximum of the values
+    level = loudness.power_level(x)
+    assert (level >= x.flatten(1).mean(1) - 1e-12).all() and (level <= x.flatten(1).amax(1) + 1e-12).all()
+
+
+def test_relative_features_do_not_change_with_a_gain_and_share_one_floor():
+    x = _clips()
+    torch.testing.assert_close(loudness.relative_features(x + 0.06), loudness.relative_features(x))
+    quiet = torch.zeros(1, 8, 5)  # at the absolute floor everywhere but one value
+    quiet[0, 0, 0] = 1.0
+    rel = loudness.relative_features(quiet, relative_range=0.55)
+    assert rel.min().item() == pytest.approx(0.0) and rel.dtype == torch.float32
+    with pytest.raises(ValueError, match="relative_range"):
+        loudness.relative_features(x, relative_range=0.0)
+    with pytest.raises(ValueError, match="one value per clip"):
+        loudness.relative_features(x, level=torch.zeros(3))
+
+
+def test_level_channel_inputs_append_a_standardised_level():
+    x = _clips(n=6)
+    inputs = loudness.level_channel_inputs(x)
+    assert inputs.shape == (6, 8 * 5 + 1)
+    assert inputs[:, -1].mean().item() == pytest.approx(0.0, abs=1e-6)
+    assert inputs[:, -1].std().item() == pytest.approx(1.0, abs=1e-5)
+    # the level channel ranks the clips as their power level does
+    assert np.array_equal(np.argsort(inputs[:, -1].numpy()), np.argsort(loudness.power_level(x).numpy()))
+    with pytest.raises(ValueError, match="features"):
+        loudness.level_channel_inputs(torch.zeros(5))

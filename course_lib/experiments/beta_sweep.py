@@ -28,7 +28,6 @@ scale) and sweep beta.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import time
@@ -42,6 +41,7 @@ import torch
 from torch import nn
 
 from course_lib import config, latents, metrics
+from course_lib.experiments import pick_settings
 from course_lib.files import write_csv
 from course_lib.losses import elbo_terms, make_vae_loss
 from course_lib.metrics import MetricSettings, evaluate_all
@@ -215,11 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="CSV path (default results/beta_sweep.csv)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    settings = FAST if args.fast else config.pick(fast=FAST, full=FULL)
-    fast = settings is FAST
-    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(Settings)}
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
-    settings = dataclasses.replace(settings, **overrides)
+    settings, fast = pick_settings(args, FAST, FULL)
     default_out = config.data_dir() / "beta_sweep_fast.csv" if fast else config.RESULTS_DIR / "beta_sweep.csv"
     out = Path(args.out) if args.out else default_out  # a smoke run never overwrites the committed results
 

@@ -35,7 +35,6 @@ so an interrupted run keeps its finished models.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import time
@@ -50,6 +49,7 @@ from tqdm.auto import tqdm
 
 from course_lib import config
 from course_lib.config import RESULTS_DIR, data_dir, seed_everything
+from course_lib.experiments import with_overrides
 from course_lib.files import write_csv
 from course_lib.latents import active_units, encode_means
 from course_lib.losses import elbo_terms, iwae_bound
@@ -268,9 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = FAST if args.fast else SUBSET if args.subset else config.pick(fast=FAST, full=FULL)
     default_out = DEFAULT_PATHS.get(settings)
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
-    settings = dataclasses.replace(settings, **overrides)
+    settings = with_overrides(settings, args)
     if args.out is None:  # a smoke run never overwrites the committed results
         args.out = str(default_out or data_dir() / "kingma_welling_fast.csv")
     s = settings

@@ -32,7 +32,6 @@ filled on the last row of each model. The file is written atomically after every
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import time
@@ -44,8 +43,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from course_lib import config
 from course_lib.config import RESULTS_DIR, data_dir, seed_everything
+from course_lib.experiments import pick_settings
 from course_lib.experiments.kingma_welling import mean_elbo
 from course_lib.files import write_csv
 from course_lib.latents import active_units, encode_means
@@ -207,11 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help=f"CSV to write (default {DEFAULT_PATH}; fast: data/)")
     args = parser.parse_args(argv)
-    settings = FAST if args.fast else config.pick(fast=FAST, full=FULL)
-    fast = settings is FAST
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
-    settings = dataclasses.replace(settings, **overrides)
+    settings, fast = pick_settings(args, FAST, FULL)
     if args.out is None:  # a smoke run never overwrites the committed results
         args.out = str(data_dir() / "likelihood_fast.csv") if fast else str(DEFAULT_PATH)
     if min(settings.epochs, settings.k_test, settings.n_test, settings.n_eval) < 1:

@@ -17,7 +17,6 @@ and :func:`prepare` (beta-VAE, classifier, posteriors of every sound, symbol set
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,9 +29,9 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from course_lib import config
 from course_lib.config import RESULTS_DIR, data_dir, seed_everything
 from course_lib.datasets import load_toy_dataset
+from course_lib.experiments import pick_settings
 from course_lib.files import write_csv
 from course_lib.latents import posterior
 from course_lib.losses import make_vae_loss
@@ -288,11 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", dest="n_pairs", type=int, help="(sound, symbol) pairs per trial")
     parser.add_argument("--out", type=Path, default=None, help="output CSV (default results/; fast: data/)")
     args = parser.parse_args(argv)
-    settings = FAST if args.fast else config.pick(fast=FAST, full=FULL)
-    fast = settings is FAST
-    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(Settings)}
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
-    settings = dataclasses.replace(settings, **overrides)
+    settings, fast = pick_settings(args, FAST, FULL)
     if args.out is None:  # a smoke run never overwrites the committed results
         args.out = data_dir() / "scan_eval_fast.csv" if fast else RESULTS_DIR / "scan_eval.csv"
     torch.set_num_threads(1)  # small models: one thread is faster than two fighting over a busy CPU

@@ -24,7 +24,6 @@ atomically after every run; ``--models``/``--seeds`` subsets can run in parallel
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from torch import nn
 from course_lib import config, latents
 from course_lib.config import RESULTS_DIR, data_dir
 from course_lib.datasets import ToyDataset, load_toy_dataset
+from course_lib.experiments import pick_settings
 from course_lib.experiments.beta_sweep import FULL as BETA_SWEEP
 from course_lib.experiments.beta_sweep import score
 from course_lib.files import write_csv
@@ -149,11 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help=f"CSV to write (default {DEFAULT_PATH}; fast: data/)")
     args = parser.parse_args(argv)
-    settings = FAST if args.fast else config.pick(fast=FAST, full=FULL)
-    fast = settings is FAST
-    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(Settings)}
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
-    settings = dataclasses.replace(settings, **overrides)
+    settings, fast = pick_settings(args, FAST, FULL)
     if args.out is None:  # a smoke run never overwrites the committed results
         args.out = str(data_dir() / "weak_sweep_fast.csv") if fast else str(DEFAULT_PATH)
     if settings.epochs < 1 or any(b <= 0 for b in settings.betas):

@@ -65,6 +65,11 @@ def common_gain(clips: Sequence[object], peak: float = PEAK) -> float:
     return peak / loudest if loudest > 0 else 1.0
 
 
+def at_gain(clip: object, gain: float) -> np.ndarray:
+    """``clip`` multiplied by ``gain``, limited to [-1, 1]: the samples a fixed-gain player embeds."""
+    return np.clip(np.asarray(clip, dtype=np.float64) * gain, -1.0, 1.0)
+
+
 def player_grid(
     signals: object,
     sr: int,
@@ -82,8 +87,8 @@ def player_grid(
     per step) and for walks along one factor of the toy dataset. Every clip is multiplied by one
     ``gain`` (default: :func:`common_gain` of the whole grid), so louder clips sound louder.
     """
-    rows = _as_rows(signals)
-    clips = [_as_clip(clip, sr, max_seconds) for row in rows for clip in row]
+    rows = [[_as_clip(clip, sr, max_seconds) for clip in row] for row in _as_rows(signals)]
+    clips = [clip for row in rows for clip in row]
     gain = common_gain(clips) if gain is None else float(gain)
     if not np.isfinite(gain) or gain <= 0:
         raise ValueError(f"gain must be a positive number, got {gain!r}.")
@@ -105,8 +110,7 @@ def player_grid(
         if row_labels is not None:
             cells.append(f'<th style="text-align:right">{html.escape(str(row_labels[i]))}</th>')
         for clip in row:
-            clip = np.clip(_as_clip(clip, sr, max_seconds) * gain, -1.0, 1.0)
-            player = play(clip, sr, normalize=False, max_seconds=max_seconds)._repr_html_()
+            player = play(at_gain(clip, gain), sr, normalize=False, max_seconds=max_seconds)._repr_html_()
             player = player.replace("<audio ", '<audio preload="none" style="width:150px" ', 1)
             cells.append(f'<td style="padding:2px">{player}</td>')
         parts.append(f"<tr>{''.join(cells)}</tr>")

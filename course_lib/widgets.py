@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from IPython.display import HTML, Audio
 
-from course_lib.audio import common_gain, play
+from course_lib.audio import at_gain, common_gain, play
 from course_lib.traversals import check_grid
 
 
@@ -40,8 +40,7 @@ def _spectrogram_png(spec: np.ndarray, vmin: float, vmax: float, scale: int = 3)
 
 def _wav_base64(clip: np.ndarray, sr: int, gain: float) -> str:
     """Encode ``clip * gain`` as base64 WAV, as it is (no normalisation: one gain for a whole explorer)."""
-    samples = np.clip(np.asarray(clip, dtype=np.float64) * gain, -1.0, 1.0)
-    return base64.b64encode(Audio(samples, rate=sr, normalize=False).data).decode("ascii")
+    return base64.b64encode(Audio(at_gain(clip, gain), rate=sr, normalize=False).data).decode("ascii")
 
 
 def static_explorer(
@@ -167,7 +166,7 @@ def latent_sliders(
             ax.set(xlabel="frame", ylabel="mel band", title="decoded log-mel spectrogram")
             plt.show()
             if to_audio is not None:
-                display(play(np.clip(to_audio(spec) * gain, -1.0, 1.0), sr, normalize=False))
+                display(play(at_gain(to_audio(spec), gain), sr, normalize=False))
 
     for slider in sliders:
         slider.observe(redraw, names="value")

@@ -10,12 +10,15 @@ the floor: level leaks into the spectrum's shape. This module separates the two:
 * :func:`relative_features`: the log-mel minus that level, with a floor at a fixed distance below it,
   the same for every clip, so that a change of gain leaves these values exactly unchanged;
 * :func:`level_channel_inputs`: both, flattened into one vector per clip, the level standardised
-  (mean 0, standard deviation 1 over the set) so that it weighs like the other values.
+  (mean 0, standard deviation 1 over the set, :func:`level_scale`) so that it weighs like the other
+  values; :func:`from_level_channel` goes back to log-mels (to hear a decoded code).
 
 Features are the course's log-mels in [0, 1] (1 unit = 100 dB).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -64,11 +67,65 @@ def relative_features(
     return (torch.clamp(shifted, min=-relative_range) + relative_range).to(torch.float32)
 
 
-def level_channel_inputs(features: Tensor | np.ndarray, relative_range: float = RELATIVE_RANGE) -> Tensor:
-    """``[clips, values + 1]``: the flattened :func:`relative_features` and the standardised level last."""
+class LevelScale(NamedTuple):
+    """How :func:`level_channel_inputs` standardised the level: its ``mean`` and ``std`` over the set."""
+
+    mean: float
+    std: float
+
+
+def level_scale(features: Tensor | np.ndarray) -> LevelScale:
+    """The mean and standard deviation of :func:`power_level` over a set (std 1 if the set has one level)."""
+    level = power_level(features)
+    std = float(level.std()) if len(level) > 1 else 0.0
+    return LevelScale(float(level.mean()), std if std > 0 else 1.0)
+
+
+def _check_gain(level_gain: float) -> None:
+    if not (isinstance(level_gain, (int, float)) and level_gain > 0):
+        raise ValueError(f"level_gain must be a positive number, got {level_gain!r}.")
+
+
+def level_channel_inputs(
+    features: Tensor | np.ndarray, relative_range: float = RELATIVE_RANGE, level_gain: float = 1.0
+) -> Tensor:
+    """``[clips, values + 1]``: the flattened :func:`relative_features` and the standardised level last.
+
+    The level is standardised, then multiplied by ``level_gain``: with a Gaussian decoder of fixed
+    scale, a gain g makes an error on the level cost g^2 times more, as if it were g^2 values.
+    """
+    _check_gain(level_gain)
     x = _as_features(features)
     level = power_level(x)
-    std = level.std() if len(level) > 1 else torch.tensor(0.0, dtype=torch.float64)
-    standard = (level - level.mean()) / std if std > 0 else torch.zeros_like(level)
+    scale = level_scale(x)
+    standard = level_gain * (level - scale.mean) / scale.std
     flat = relative_features(x, level, relative_range).flatten(1)
     return torch.cat([flat, standard.to(torch.float32)[:, None]], dim=1)
+
+
+def from_level_channel(
+    inputs: Tensor | np.ndarray,
+    shape: tuple[int, ...],
+    scale: LevelScale,
+    relative_range: float = RELATIVE_RANGE,
+    level_gain: float = 1.0,
+) -> np.ndarray:
+    """From :func:`level_channel_inputs` (or a decoder's output) back to log-mels ``[clips, *shape]``.
+
+    The inverse on the values above the floor: relative values are shifted down by
+    ``relative_range`` and up by the clip's level (divided by ``level_gain``, de-standardised with
+    ``scale``); the result is clipped to [0, 1]. Used to turn a decoded code into a sound (chapter 3's
+    traversals).
+    """
+    _check_gain(level_gain)
+    x = _as_features(inputs)
+    n_values = int(np.prod(shape))
+    if x.dim() != 2 or x.shape[1] != n_values + 1:
+        raise ValueError(
+            f"inputs must be [clips, {n_values} + 1] (the flattened {tuple(shape)} and the level), "
+            f"got {tuple(x.shape)}."
+        )
+    level = x[:, -1] / level_gain * scale.std + scale.mean
+    relative = x[:, :-1].reshape(len(x), *shape)
+    absolute = relative - relative_range + level.reshape(-1, *([1] * len(shape)))
+    return torch.clamp(absolute, 0.0, 1.0).to(torch.float32).numpy()

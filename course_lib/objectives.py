@@ -193,6 +193,21 @@ def adaptive_shared_mask(delta: Tensor) -> Tensor:
     return delta < tau
 
 
+def top_k_shared_mask(delta: Tensor, k: int) -> Tensor:
+    """Shared dimensions when the number ``k`` of changed factors is known: all but the ``k`` largest delta_j.
+
+    Locatello et al.'s variant for a known k (here every training pair differs in exactly one factor,
+    so k = 1): the k dimensions whose posteriors moved most are free, every other one is averaged.
+    A bool mask ``[B, z]``.
+    """
+    if delta.dim() != 2:
+        raise ValueError(f"delta must be [batch, z_dim], got shape {tuple(delta.shape)}.")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < delta.shape[1]:
+        raise ValueError(f"k must be an integer in 1..{delta.shape[1] - 1} (z_dim - 1), got {k!r}.")
+    free = torch.topk(delta, k, dim=1).indices
+    return torch.ones_like(delta, dtype=torch.bool).scatter(1, free, False)
+
+
 def gvae_average(
     mu1: Tensor, logvar1: Tensor, mu2: Tensor, logvar2: Tensor, shared: Tensor
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -214,12 +229,13 @@ def gvae_average(
 
 
 def ada_gvae_loss(
-    model: nn.Module, x1: Tensor, x2: Tensor, beta: float = 1.0
+    model: nn.Module, x1: Tensor, x2: Tensor, beta: float = 1.0, known_k: int | None = None
 ) -> tuple[Tensor, dict[str, Any]]:
     """Ada-GVAE's loss on a batch of pairs: ``mean_B[recon1 + recon2 + beta * (kl1 + kl2)]`` and float logs.
 
-    Encode both, choose the shared dimensions (:func:`pair_kl_per_dim`, :func:`adaptive_shared_mask`;
-    the choice is not differentiated), average them (:func:`gvae_average`), sample z~1, z~2 from the
+    Encode both, choose the shared dimensions (:func:`pair_kl_per_dim`, then :func:`adaptive_shared_mask`,
+    or :func:`top_k_shared_mask` when ``known_k`` factors are known to differ; the choice is not
+    differentiated), average them (:func:`gvae_average`), sample z~1, z~2 from the
     averaged posteriors, decode both. Per pair, so it is about twice a single-example loss. Logs:
     ``loss``, ``recon``, ``kl`` (per pair), ``n_shared`` (mean number of dimensions taken as shared).
     """
@@ -229,7 +245,8 @@ def ada_gvae_loss(
     mu1, logvar1 = model.encode(x1)
     mu2, logvar2 = model.encode(x2)
     with torch.no_grad():
-        shared = adaptive_shared_mask(pair_kl_per_dim(mu1, logvar1, mu2, logvar2))
+        delta = pair_kl_per_dim(mu1, logvar1, mu2, logvar2)
+        shared = adaptive_shared_mask(delta) if known_k is None else top_k_shared_mask(delta, known_k)
     mu1, logvar1, mu2, logvar2 = gvae_average(mu1, logvar1, mu2, logvar2, shared)
     recon = sum(
         -log_likelihood(x, model.decode(reparameterize(mu, logvar)), model.likelihood, model.scale)
@@ -246,16 +263,17 @@ def ada_gvae_loss(
     return loss, logs
 
 
-def make_ada_gvae_loss(beta: float = 1.0):
+def make_ada_gvae_loss(beta: float = 1.0, known_k: int | None = None):
     """A ``loss_fn(model, batch, epoch)`` for :func:`~course_lib.train.train` over pairs ``(x1, x2)``.
 
-    Pair the loss with :class:`course_lib.weak_pairs.PairLoader`; it is :func:`ada_gvae_loss` per pair.
+    Pair the loss with :class:`course_lib.weak_pairs.PairLoader`; it is :func:`ada_gvae_loss` per pair
+    (``known_k``: see there).
     """
     _check_weight("beta", beta)
 
     def loss_fn(model: nn.Module, batch: Any, epoch: int):
         x1, x2 = batch
-        return ada_gvae_loss(model, x1, x2, beta=beta)
+        return ada_gvae_loss(model, x1, x2, beta=beta, known_k=known_k)
 
     return loss_fn
 

@@ -156,6 +156,37 @@ def curve_ranges(curves: pd.DataFrame, descriptors: Sequence[str] = DEFAULT_DESC
     return grouped.max() - grouped.min()
 
 
+def audible_change(curve: pd.DataFrame) -> dict[str, float | bool]:
+    """What one latent's traversal does to pitch and loudness, from its rows of :func:`descriptor_curves`.
+
+    ``f0_octaves``: log2 of the highest over the lowest measured f0 (pYIN; unvoiced steps skipped);
+    ``f0_monotonic``: True when every voiced step moves f0 the same way (steps under 10 cents count
+    as no move, and a curve without any move is not monotonic); ``f0_span_cents``: the same span in
+    cents; ``level_span_db``: highest minus lowest RMS level; ``voiced``: the fraction of steps with a
+    pitch. Rows are taken in ``step`` order.
+    """
+    missing = [c for c in ("step", "f0_hz", "rms_db") if c not in curve.columns]
+    if missing:
+        raise ValueError(f"curve lacks the columns {missing} (one latent's rows of descriptor_curves).")
+    if "latent" in curve.columns and curve["latent"].nunique() > 1:
+        raise ValueError("curve must hold the rows of one latent only.")
+    ordered = curve.sort_values("step")
+    f0 = ordered["f0_hz"].to_numpy(dtype=np.float64)
+    voiced = f0[np.isfinite(f0) & (f0 > 0)]
+    cents = 1200 * np.log2(voiced / voiced[0]) if len(voiced) else np.zeros(0)
+    moves = np.diff(cents)
+    moves = moves[np.abs(moves) >= 10]
+    span = float(cents.max() - cents.min()) if len(cents) else 0.0
+    level = ordered["rms_db"].to_numpy(dtype=np.float64)
+    return {
+        "f0_octaves": span / 1200,
+        "f0_span_cents": span,
+        "f0_monotonic": bool(len(moves) > 0 and (np.all(moves > 0) or np.all(moves < 0))),
+        "level_span_db": float(np.nanmax(level) - np.nanmin(level)),
+        "voiced": float(len(voiced) / len(f0)) if len(f0) else 0.0,
+    }
+
+
 def latent_factor_table(mi: np.ndarray, factor_names: Sequence[str], dim_labels: Sequence[str] | None = None):
     """For each latent: the factor it shares the most normalised mutual information with, and the gap.
 

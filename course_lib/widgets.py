@@ -6,6 +6,9 @@ Taught in chapters/03_beta_vae.ipynb (and reused in chapter 4). Two versions of 
   running kernel (JupyterLab).
 * :func:`static_explorer` — a self-contained HTML/JavaScript page element built from precomputed
   traversal frames: it works in the published book, where no kernel runs.
+
+:func:`grid_explorer` is the kernel-free explorer of a 2-D grid (two sliders): chapter 1's sounds over
+two factors, chapter 2's decoded digits over the plane of a two-latent VAE.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ from course_lib.audio import at_gain, common_gain, play
 from course_lib.traversals import check_grid
 
 
-def _spectrogram_png(spec: np.ndarray, vmin: float, vmax: float, scale: int = 3) -> bytes:
-    """Encode a [mels, frames] array as a small PNG (low frequencies at the bottom)."""
+def _spectrogram_png(
+    spec: np.ndarray, vmin: float, vmax: float, scale: int = 3, cmap: str = "magma", flip: bool = True
+) -> bytes:
+    """Encode a 2-D array as a small PNG; ``flip`` puts row 0 at the bottom (low frequencies)."""
     from matplotlib import colormaps
     from PIL import Image
 
     norm = np.clip((np.asarray(spec, dtype=np.float64) - vmin) / max(vmax - vmin, 1e-9), 0.0, 1.0)
-    rgba = colormaps["magma"](norm[::-1])
+    rgba = colormaps[cmap](norm[::-1] if flip else norm)
     image = Image.fromarray((rgba[..., :3] * 255).astype(np.uint8))
     image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     buffer = io.BytesIO()
@@ -111,6 +116,91 @@ def static_explorer(
     if (player && data.sounds.length) {{ player.src = data.sounds[k]; }}
   }}
   dim.addEventListener("change", show); step.addEventListener("input", show); show();
+}})();
+</script>"""
+    return HTML(markup)
+
+
+def grid_explorer(
+    images: np.ndarray,
+    row_values: Sequence[str],
+    col_values: Sequence[str],
+    row_name: str,
+    col_name: str,
+    *,
+    audio: np.ndarray | None = None,
+    sr: int | None = None,
+    title: str = "Explorer",
+    cmap: str = "magma",
+    flip: bool = True,
+    scale: int = 3,
+    size: tuple[int, int] = (360, 240),
+) -> HTML:
+    """A kernel-free explorer of a 2-D grid: two sliders choose a cell, the page shows (and plays) it.
+
+    ``images[r, c]`` is a 2-D array (a spectrogram ``[mels, frames]``, drawn with low frequencies at
+    the bottom, or an image with ``flip=False``) for row value ``row_values[r]`` and column value
+    ``col_values[c]``; ``audio[r, c]`` its sound (optional, with ``sr``). One colour scale for the whole
+    grid and one gain for all sounds (:func:`course_lib.audio.common_gain`), so differences in level
+    are seen and heard. ``size`` is the (width, height) of the picture on the page, in CSS pixels.
+    Every cell is embedded in the page: keep grids small.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or min(images.shape) < 1:
+        raise ValueError(f"images must be [rows, columns, height, width], got shape {images.shape}.")
+    n_rows, n_cols = images.shape[:2]
+    if len(row_values) != n_rows or len(col_values) != n_cols:
+        raise ValueError(
+            f"need {n_rows} row values and {n_cols} column values, "
+            f"got {len(row_values)} and {len(col_values)}."
+        )
+    if audio is not None and (sr is None or np.asarray(audio).shape[:2] != (n_rows, n_cols)):
+        raise ValueError("audio must be [rows, columns, samples] and comes with its sample rate sr.")
+    vmin, vmax = float(np.min(images)), float(np.max(images))
+    pngs = [
+        "data:image/png;base64,"
+        + base64.b64encode(_spectrogram_png(images[r, c], vmin, vmax, scale, cmap, flip)).decode()
+        for r in range(n_rows)
+        for c in range(n_cols)
+    ]
+    sounds: list[str] = []
+    if audio is not None:
+        clips = list(np.asarray(audio).reshape(n_rows * n_cols, -1))
+        gain = common_gain(clips)
+        sounds = ["data:audio/wav;base64," + _wav_base64(clip, sr, gain) for clip in clips]
+    uid = "grid-" + hashlib.sha1(images.tobytes()).hexdigest()[:10]  # stable across runs
+    data = json.dumps(
+        {"images": pngs, "sounds": sounds, "cols": n_cols, "rows": [str(v) for v in row_values],
+         "colv": [str(v) for v in col_values]}
+    )  # fmt: skip
+    r0, c0 = n_rows // 2, n_cols // 2
+    first = r0 * n_cols + c0
+    player = f'<audio id="{uid}-audio" controls src="{sounds[first]}"></audio>' if sounds else ""
+    markup = f"""
+<div class="course-grid-explorer" id="{uid}" style="font-family:sans-serif;max-width:640px">
+  <div style="font-weight:bold">{html.escape(title)}</div>
+  <label>{html.escape(row_name)} <input id="{uid}-row" type="range" min="0" max="{n_rows - 1}" value="{r0}"
+    step="1" style="vertical-align:middle"></label> <span id="{uid}-rv"></span>
+  <label style="margin-left:1em">{html.escape(col_name)} <input id="{uid}-col" type="range" min="0"
+    max="{n_cols - 1}" value="{c0}" step="1" style="vertical-align:middle"></label>
+  <span id="{uid}-cv"></span>
+  <div><img id="{uid}-img" src="{pngs[first]}" alt="{html.escape(title)}"
+    style="image-rendering:pixelated;width:{int(size[0])}px;height:{int(size[1])}px;max-width:100%"></div>
+  {player}
+</div>
+<script>
+(function() {{
+  const data = {data}, uid = "{uid}";
+  const row = document.getElementById(uid + "-row"), col = document.getElementById(uid + "-col");
+  function show() {{
+    const k = Number(row.value) * data.cols + Number(col.value);
+    document.getElementById(uid + "-img").src = data.images[k];
+    document.getElementById(uid + "-rv").textContent = data.rows[Number(row.value)];
+    document.getElementById(uid + "-cv").textContent = data.colv[Number(col.value)];
+    const player = document.getElementById(uid + "-audio");
+    if (player && data.sounds.length) {{ player.src = data.sounds[k]; }}
+  }}
+  row.addEventListener("input", show); col.addEventListener("input", show); show();
 }})();
 </script>"""
     return HTML(markup)

@@ -48,3 +48,30 @@ def test_level_channel_inputs_append_a_standardised_level():
     assert np.array_equal(np.argsort(inputs[:, -1].numpy()), np.argsort(loudness.power_level(x).numpy()))
     with pytest.raises(ValueError, match="features"):
         loudness.level_channel_inputs(torch.zeros(5))
+
+
+def test_from_level_channel_inverts_the_inputs_above_the_floor():
+    x = _clips(n=6)  # every value within 55 dB of its clip's level, so nothing is floored
+    inputs = loudness.level_channel_inputs(x)
+    back = loudness.from_level_channel(inputs, (8, 5), loudness.level_scale(x))
+    assert back.shape == (6, 8, 5) and back.dtype == np.float32
+    np.testing.assert_allclose(back, x.numpy(), atol=1e-5)
+    # a decoder asking for one more standard deviation of level raises every value by the level's std
+    louder = inputs.clone()
+    louder[:, -1] += 1.0
+    step = loudness.from_level_channel(louder, (8, 5), loudness.level_scale(x)) - back
+    np.testing.assert_allclose(step, loudness.level_scale(x).std, atol=1e-5)
+    gained = loudness.level_channel_inputs(x, level_gain=4.0)
+    torch.testing.assert_close(gained[:, -1], 4.0 * inputs[:, -1])
+    torch.testing.assert_close(gained[:, :-1], inputs[:, :-1])
+    again = loudness.from_level_channel(gained, (8, 5), loudness.level_scale(x), level_gain=4.0)
+    np.testing.assert_allclose(again, back, atol=1e-5)
+    with pytest.raises(ValueError, match="level_gain must be a positive number"):
+        loudness.level_channel_inputs(x, level_gain=0.0)
+    with pytest.raises(ValueError, match=r"\[clips, 40 \+ 1\]"):
+        loudness.from_level_channel(inputs[:, :-1], (8, 5), loudness.level_scale(x))
+
+
+def test_level_scale_of_a_single_level_is_unit():
+    scale = loudness.level_scale(torch.full((3, 2, 2), 0.5))
+    assert scale.mean == pytest.approx(0.5) and scale.std == 1.0

@@ -24,6 +24,7 @@ from course_lib.objectives import (
     pair_kl_per_dim,
     pairwise_log_density,
     permute_dims,
+    top_k_shared_mask,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -268,6 +269,29 @@ def test_adaptive_threshold_is_the_midpoint_per_pair():
         [False, False, False, False],  # no contrast: nothing taken as shared (strict <)
         [True, True, False, False],
     ]
+
+
+def test_known_k_frees_the_k_largest_deltas_per_pair():
+    delta = torch.tensor([[0.0, 1.0, 2.0, 10.0], [3.0, 9.0, 1.0, 8.0]])
+    assert top_k_shared_mask(delta, 1).tolist() == [[True, True, True, False], [True, False, True, True]]
+    assert top_k_shared_mask(delta, 2).tolist() == [[True, True, False, False], [True, False, True, False]]
+    for bad in (0, 4, 1.5, True):
+        with pytest.raises(ValueError, match="k must be an integer in 1..3"):
+            top_k_shared_mask(delta, bad)
+    with pytest.raises(ValueError, match=r"delta must be \[batch, z_dim\]"):
+        top_k_shared_mask(delta[0], 1)
+
+
+def test_ada_gvae_with_known_k_shares_all_but_one_dimension(tiny_vae):
+    model = tiny_vae(in_shape=6, z_dim=4, likelihood="gaussian")
+    g = torch.Generator().manual_seed(5)
+    x1, x2 = torch.rand(7, 6, generator=g), torch.rand(7, 6, generator=g)
+    _, logs = ada_gvae_loss(model, x1, x2, beta=1.0, known_k=1)
+    assert logs["n_shared"] == 3.0
+    torch.manual_seed(0)
+    loss, _ = make_ada_gvae_loss(beta=2.0, known_k=1)(model, (x1, x2), 1)
+    torch.manual_seed(0)
+    assert loss.item() == pytest.approx(ada_gvae_loss(model, x1, x2, beta=2.0, known_k=1)[0].item())
 
 
 def test_ada_gvae_loss(tiny_vae):

@@ -136,3 +136,25 @@ def test_factor_labels_name_each_latent_by_its_most_informative_factor():
     ]
     with pytest.raises(ValueError, match="dims"):
         traversals.factor_labels(mi, ["pitch", "level"], [3])
+
+
+def _curve(f0, level):
+    return pd.DataFrame({"latent": "z0", "step": np.arange(len(f0)), "f0_hz": f0, "rms_db": level})
+
+
+def test_audible_change_of_a_pitch_latent_and_of_a_level_latent():
+    pitch = traversals.audible_change(_curve([110.0, 150.0, np.nan, 220.0, 330.0], [-30, -29, -30, -31, -30]))
+    assert pitch["f0_octaves"] == pytest.approx(np.log2(3.0)) and pitch["f0_monotonic"]
+    assert pitch["level_span_db"] == pytest.approx(2.0) and pitch["voiced"] == pytest.approx(0.8)
+    loud = traversals.audible_change(_curve([220.0, 220.5, 220.2, 220.0], [-50.0, -40.0, -30.0, -20.0]))
+    assert loud["level_span_db"] == pytest.approx(30.0)
+    assert loud["f0_span_cents"] == pytest.approx(1200 * np.log2(220.5 / 220.0))
+    assert not loud["f0_monotonic"]  # moves under 10 cents are no moves: nothing is left to be monotonic
+    back_and_forth = traversals.audible_change(_curve([110.0, 220.0, 165.0], [-30.0, -30.0, -30.0]))
+    assert not back_and_forth["f0_monotonic"] and back_and_forth["f0_octaves"] == pytest.approx(1.0)
+    silent = traversals.audible_change(_curve([np.nan, np.nan], [-80.0, -80.0]))
+    assert silent["voiced"] == 0.0 and silent["f0_octaves"] == 0.0 and not silent["f0_monotonic"]
+    with pytest.raises(ValueError, match="lacks the columns"):
+        traversals.audible_change(pd.DataFrame({"step": [0], "f0_hz": [1.0]}))
+    with pytest.raises(ValueError, match="one latent only"):
+        traversals.audible_change(pd.concat([_curve([1.0], [0.0]), _curve([1.0], [0.0]).assign(latent="z1")]))

@@ -70,3 +70,49 @@ def test_latent_sliders_reject_bad_arguments():
         widgets.latent_sliders(lambda z: z, 0)
     with pytest.raises(ValueError, match="sample rate"):
         widgets.latent_sliders(lambda z: z, 2, to_audio=lambda s: s)
+
+
+def test_grid_explorer_embeds_every_cell_plays_at_one_gain_and_names_its_axes():
+    from tests.test_audio import _wav_peaks
+
+    tone = np.sin(np.linspace(0, 300, 800))
+    levels = np.array([[0.05, 0.1, 0.2], [0.2, 0.4, 0.8]])
+    images = _frames(2, 3)
+    markup = widgets.grid_explorer(
+        images,
+        ["110 Hz", "220 Hz"],
+        ["-40", "-28", "-16"],
+        "f0",
+        "level (dB)",
+        audio=levels[..., None] * tone,
+        sr=8000,
+    ).data
+    assert markup.count("data:image/png;base64,") == 6 + 1  # the data table plus the initial image
+    peaks = np.array(_wav_peaks(markup)[1:])
+    np.testing.assert_allclose(peaks / peaks.max(), (levels / levels.max()).ravel(), rtol=2e-2)
+    assert "f0" in markup and "level (dB)" in markup and '"220 Hz"' in markup
+    assert markup.count('type="range"') == 2
+    silent = widgets.grid_explorer(
+        images, ["a", "b"], ["x", "y", "z"], "r", "c", cmap="gray_r", flip=False
+    ).data
+    assert (
+        "<audio" not in silent
+        and silent
+        == widgets.grid_explorer(
+            images, ["a", "b"], ["x", "y", "z"], "r", "c", cmap="gray_r", flip=False
+        ).data
+    )
+
+
+@pytest.mark.parametrize(
+    ("images", "rows", "cols", "kwargs"),
+    [
+        (np.zeros((2, 3, 4)), ["a", "b"], ["x", "y", "z"], {}),
+        (_frames(2, 3), ["a"], ["x", "y", "z"], {}),
+        (_frames(2, 3), ["a", "b"], ["x", "y"], {}),
+        (_frames(2, 3), ["a", "b"], ["x", "y", "z"], {"audio": np.zeros((2, 3, 10))}),
+    ],
+)
+def test_grid_explorer_rejects_bad_shapes(images, rows, cols, kwargs):
+    with pytest.raises(ValueError, match="images must be|need 2 row values|need|audio must be"):
+        widgets.grid_explorer(images, rows, cols, "r", "c", **kwargs)

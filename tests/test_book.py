@@ -200,7 +200,7 @@ def test_chapter_shows_figures_sounds_and_equations(browser, served_book, built_
         page.close()
 
 
-# Chapters whose traversals must be explorable without a kernel (issues of chapters 3 and 4).
+# Chapters whose traversals must be explorable without a kernel.
 EXPLORER_PAGES = ("chapters/03_beta_vae", "chapters/04_recurrent_attention")
 
 
@@ -222,6 +222,33 @@ def test_static_explorers_switch_image_and_sound(browser, served_book, built_boo
             assert after[1] != before[1], f"{name}: the explorer's sound did not change"
         explorers.first.scroll_into_view_if_needed()
         page.screenshot(path=str(built_book / f"{name.replace('/', '_')}_explorer.png"))
+    finally:
+        page.close()
+
+
+GRID_EXPLORER_PAGES = ("chapters/01_toy_dataset", "chapters/02_vae_mnist")
+"""Chapters with a kernel-free 2-D explorer (course_lib.widgets.grid_explorer)."""
+
+
+@pytest.mark.parametrize("name", [name for name in _chapters() if name in GRID_EXPLORER_PAGES])
+def test_grid_explorers_switch_image_with_either_slider(browser, served_book, built_book, name):
+    """Each of the two sliders of a grid explorer swaps the picture (and the sound, where there is one)."""
+    page, _ = _open(browser, f"{served_book}/{name}.html", built_book / f"{name.replace('/', '_')}.png")
+    try:
+        explorers = page.locator(".course-grid-explorer")
+        assert explorers.count() >= 1, f"{name}: no kernel-free grid explorer on the page"
+        uid = explorers.first.get_attribute("id")
+        image, player = page.locator(f"#{uid}-img"), page.locator(f"#{uid}-audio")
+        for slider in ("row", "col"):
+            before = (image.get_attribute("src"), player.get_attribute("src") if player.count() else None)
+            page.locator(f"#{uid}-{slider}").fill("0")
+            page.locator(f"#{uid}-{slider}").dispatch_event("input")
+            after = (image.get_attribute("src"), player.get_attribute("src") if player.count() else None)
+            assert after[0] != before[0], f"{name}: the {slider} slider did not change the picture"
+            if player.count():
+                assert after[1] != before[1], f"{name}: the {slider} slider did not change the sound"
+        explorers.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(built_book / f"{name.replace('/', '_')}_grid.png"))
     finally:
         page.close()
 

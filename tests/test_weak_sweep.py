@@ -1,4 +1,4 @@
-"""Tests of chapter 3's weak-supervision experiment (course_lib.experiments.weak_sweep)."""
+"""Tests of chapter 3's sweep of unsupervised and weakly supervised models (experiments.weak_sweep)."""
 
 from __future__ import annotations
 
@@ -17,29 +17,102 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_loaders_give_single_sounds_or_pairs():
     dataset = load_toy_dataset("static")
     inputs = torch.zeros(len(dataset), 3)
-    assert isinstance(ws.make_loader("beta_vae", inputs, dataset, ws.FAST), TensorLoader)
-    assert isinstance(ws.make_loader("ada_gvae", inputs, dataset, ws.FAST), PairLoader)
+    for model in ws.MODELS:
+        loader = ws.make_loader(model, inputs, dataset, ws.FAST)
+        assert isinstance(loader, TensorLoader if model in ws.UNSUPERVISED else PairLoader)
     with pytest.raises(ValueError, match="model must be one of"):
         ws.make_loader("factor_vae", inputs, dataset, ws.FAST)
+    with pytest.raises(ValueError, match="model must be one of"):
+        ws.make_loss("factor_vae", 4.0, 10)
 
 
-def test_full_settings_compare_both_models_over_three_seeds_on_the_default_grid():
-    assert ws.FULL.preset == "default" and set(ws.FULL.models) == set(ws.MODELS) and len(ws.FULL.seeds) == 3
+def test_every_loss_trains_its_kind_of_batch(tiny_vae):
+    model = tiny_vae(in_shape=6, z_dim=3, likelihood="gaussian")
+    x1, x2 = torch.rand(8, 6), torch.rand(8, 6)
+    for name in ws.MODELS:
+        batch = x1 if name in ws.UNSUPERVISED else (x1, x2)
+        loss, logs = ws.make_loss(name, 4.0, dataset_size=100)(model, batch, 1)
+        assert torch.isfinite(loss) and logs["loss"] == pytest.approx(loss.item())
+    # beta-TCVAE logs its KL split; the known-k variant averages all but one latent
+    assert {"mi", "tc", "dim_kl"} <= set(ws.make_loss("beta_tcvae", 4.0, 100)(model, x1, 1)[1])
+    assert ws.make_loss("gvae_known_k", 4.0, 100)(model, (x1, x2), 1)[1]["n_shared"] == 2.0
+
+
+def test_full_settings_cover_every_model_over_three_seeds_on_the_default_grid():
+    assert ws.FULL.preset == "default" and set(ws.FULL.models) == set(ws.MODELS) and len(ws.FULL.seeds) >= 3
+
+
+def _rows():
+    rows = []
+    for model, beta, migs in (("beta_vae", 4.0, (0.1, 0.2, 0.3)), ("beta_vae", 8.0, (0.5, 0.2, 0.35))):
+        rows += [{"model": model, "beta": beta, "seed": s, "mig": m} for s, m in enumerate(migs)]
+    return pd.DataFrame(rows)
+
+
+def test_chosen_run_is_the_median_seed_of_the_best_beta():
+    chosen = ws.chosen_runs(_rows())
+    assert len(chosen) == 1
+    assert (chosen.loc[0, "beta"], chosen.loc[0, "seed"]) == (8.0, 2)  # MIGs 0.2, 0.35, 0.5 -> 0.35
+
+
+def test_published_runs_are_the_best_model_without_labels_and_with_pairs():
+    rows = _rows()
+    rows = pd.concat(
+        [
+            rows,
+            rows.assign(model="beta_tcvae", mig=rows.mig + 0.05),
+            rows.assign(model="ada_gvae", mig=rows.mig + 0.2),
+            rows.assign(model="gvae_known_k", mig=rows.mig + 0.1),
+        ]
+    )
+    published = ws.published_runs(rows)
+    assert published.model.tolist() == ["beta_tcvae", "ada_gvae"]
+    assert published.seed.tolist() == [2, 2] and published.mean_mig.tolist() == pytest.approx([0.4, 0.55])
+    with pytest.raises(ValueError, match="no weakly supervised run"):
+        ws.published_runs(_rows())
+
+
+def test_merge_replaces_a_run_and_keeps_the_others(tmp_path):
+    out = tmp_path / "sweep.csv"
+    ws.merge_results({"model": "ada_gvae", "beta": 8.0, "seed": 0, "mig": 0.1}, out)
+    ws.merge_results({"model": "beta_vae", "beta": 8.0, "seed": 1, "mig": 0.2}, out)
+    frame = ws.merge_results({"model": "ada_gvae", "beta": 8.0, "seed": 0, "mig": 0.3}, out)
+    assert frame["model"].tolist() == ["beta_vae", "ada_gvae"] and frame["mig"].tolist() == [0.2, 0.3]
+    assert pd.read_csv(out)["mig"].tolist() == [0.2, 0.3]
 
 
 @pytest.mark.slow
-def test_fast_command_writes_one_row_per_model(tmp_path):
+def test_fast_command_writes_one_row_per_model_and_publishes_beside_its_runs(tmp_path):
     out = tmp_path / "weak.csv"
     assert ws.main(["--fast", "--out", str(out)]) == 0
     frame = pd.read_csv(out)
     assert frame["model"].tolist() == list(ws.MODELS)
     assert {"mig", "mig_f0", "mig_level", "dci_disentanglement", "test_mse"} <= set(frame.columns)
     assert frame["mig"].between(0, 1).all()
+    assert ws.main(["--fast", "--out", str(out), "--publish"]) == 0
+    published = ws.runs_dir_for(out) / "published"
+    dataset = load_toy_dataset("static")
+    name = ws.published_runs(frame).model.iloc[1]
+    model, meta = ws.load_published(name, dataset.features[0].size + 1, published)
+    assert meta["model_name"] == name and not model.training
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    with pytest.raises(FileNotFoundError, match="--publish"):
+        ws.load_published("beta_vae", 10, tmp_path)
+    assert len(list(published.glob("*.pt"))) == 2
 
 
 def test_committed_results_come_from_the_full_settings():
     frame = pd.read_csv(ws.DEFAULT_PATH)
-    assert frame["model"].tolist() == [m for m in ws.FULL.models for _ in ws.FULL.seeds]
-    assert frame["seed"].tolist() == list(ws.FULL.seeds) * len(ws.FULL.models)
-    assert (frame["epochs"] == ws.FULL.epochs).all() and set(frame["beta"]) == set(ws.FULL.betas)
+    expected = [(m, b, s) for m, b in ws.FULL.runs for s in ws.FULL.seeds]
+    assert list(frame[["model", "beta", "seed"]].itertuples(index=False, name=None)) == expected
+    assert (frame["epochs"] == ws.FULL.epochs).all()
     assert frame["mig"].between(0, 1).all()
+
+
+def test_published_checkpoints_are_the_chosen_runs():
+    frame = pd.read_csv(ws.DEFAULT_PATH)
+    n_inputs = 64 * 32 + 1
+    assert sorted(p.stem for p in ws.CHECKPOINTS.glob("*.pt")) == sorted(ws.published_runs(frame).model)
+    for run in ws.published_runs(frame).itertuples():
+        _, meta = ws.load_published(run.model, n_inputs)
+        assert (meta["model_name"], meta["beta"], meta["seed"]) == (run.model, run.beta, run.seed)

@@ -1,29 +1,42 @@
-"""Loudness-normalised inputs: an unsupervised beta-VAE against a weakly supervised Ada-GVAE (chapter 3).
+"""Loudness-normalised inputs: unsupervised beta-VAE and beta-TCVAE against weakly supervised Ada-GVAE.
 
-Taught in chapters/03_beta_vae.ipynb, which plots its results file. Reproduce with::
+Taught in chapters/03_beta_vae.ipynb, which plots its results file and listens to its checkpoints.
+Reproduce with::
 
-    python -m course_lib.experiments.weak_sweep            # -> results/weak_sweep.csv (about 22 CPU minutes)
+    python -m course_lib.experiments.weak_sweep            # -> results/weak_sweep.csv (about 60 CPU minutes)
+    python -m course_lib.experiments.weak_sweep --publish  # -> results/checkpoints/<model>.pt
     python -m course_lib.experiments.weak_sweep --fast     # a smoke run (never overwrites the file)
 
 The inputs are :func:`course_lib.loudness.level_channel_inputs` of the default grid: the 64 x 32 log-mel
-relative to each clip's level (floor 55 dB below it) and the standardised level as one more value. The
+relative to each clip's level (floor 55 dB below it) and the standardised level, times 4 (so that the
+decoder's error on it weighs like 16 values), as one more value. The
 model is an MLP VAE (two ReLU layers of 256, 10 latents, Gaussian decoder with standard deviation 0.1)
-trained on all 54,000 sounds in one of two ways:
+trained on all 54,000 sounds in one of four ways (each a ``(model, beta)`` of :attr:`Settings.runs`):
 
 * ``beta_vae``: the beta-VAE loss on single sounds (no labels);
-* ``ada_gvae``: Ada-GVAE (:func:`course_lib.objectives.make_ada_gvae_loss`) on pairs of sounds that differ
-  in exactly one factor, the other six shared (:class:`course_lib.weak_pairs.PairLoader`, k = 1): the
-  supervision is "these two sounds differ in one factor", never which one. Each epoch sees 54,000 pairs.
+* ``beta_tcvae``: beta-TCVAE (:func:`course_lib.objectives.beta_tcvae_loss`, minibatch-stratified
+  estimator, alpha = gamma = 1, beta on the total correlation) on single sounds (no labels);
+* ``ada_gvae``: Ada-GVAE (:func:`course_lib.objectives.make_ada_gvae_loss`) on pairs of sounds that
+  differ in exactly one factor, the other six shared (:class:`course_lib.weak_pairs.PairLoader`, k = 1):
+  the supervision is "these two sounds differ in one factor", never which one;
+* ``gvae_known_k``: the same pairs and loss, but the number of differing factors (one) is used: all
+  latents except the one whose posteriors differ most are averaged.
 
-Every run encodes the whole grid to its mean codes and is scored with the same metrics and settings as
-:mod:`course_lib.experiments.beta_sweep` (its :func:`score`); reconstruction and KL are measured on 2,000
-sounds of the grid (seen in training, since every sound is). One CSV row per (model, beta, seed), written
-atomically after every run; ``--models``/``--seeds`` subsets can run in parallel processes.
+Each epoch sees 54,000 sounds or pairs. Every run encodes the whole grid to its mean codes and is scored
+with the same metrics and settings as :mod:`course_lib.experiments.beta_sweep` (its :func:`score`);
+reconstruction and KL are measured on 2,000 sounds of the grid (seen in training, since every sound is).
+One CSV row per (model, beta, seed); each finished run is merged into the file under a lock, so
+``--models``/``--seeds`` subsets can run in parallel processes. Every run also leaves its checkpoint in
+the data folder; ``--publish`` then copies two of them into ``results/checkpoints/<model>.pt`` (float16
+weights, loaded back to float32 by :func:`load_published`): for the best model without labels and
+the best model with pairs (highest mean MIG over the seeds at the model's best beta), the run whose
+MIG is the median of its seeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -41,26 +54,34 @@ from course_lib.datasets import ToyDataset, load_toy_dataset
 from course_lib.experiments import pick_settings
 from course_lib.experiments.beta_sweep import FULL as BETA_SWEEP
 from course_lib.experiments.beta_sweep import score
-from course_lib.files import write_csv
-from course_lib.losses import make_vae_loss
+from course_lib.files import atomic_path, exclusive_lock, write_csv
+from course_lib.losses import batch_x, make_vae_loss
 from course_lib.loudness import level_channel_inputs
 from course_lib.models.vae import VAE, mlp_vae
-from course_lib.objectives import make_ada_gvae_loss
-from course_lib.train import TensorLoader, train
+from course_lib.objectives import beta_tcvae_loss, make_ada_gvae_loss
+from course_lib.train import TensorLoader, save_checkpoint, train
 from course_lib.weak_pairs import PairLoader
 
-MODELS = ("beta_vae", "ada_gvae")
+MODELS = ("beta_vae", "beta_tcvae", "ada_gvae", "gvae_known_k")
+UNSUPERVISED = ("beta_vae", "beta_tcvae")
+"""The models trained on single sounds, without any label; the others see pairs."""
 DEFAULT_PATH = RESULTS_DIR / "weak_sweep.csv"
+CHECKPOINTS = RESULTS_DIR / "checkpoints"
+KEY = ["model", "beta", "seed"]
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that defines the sweep."""
+    """Everything that defines the sweep: the ``(model, beta)`` runs, each over every seed."""
 
-    models: tuple[str, ...] = MODELS
-    betas: tuple[float, ...] = (8.0,)
+    runs: tuple[tuple[str, float], ...] = (
+        ("beta_vae", 8.0),
+        ("beta_tcvae", 6.0),
+        ("ada_gvae", 8.0),
+        ("gvae_known_k", 4.0),
+    )
     seeds: tuple[int, ...] = (0, 1, 2)
-    epochs: int = 20
+    epochs: int = 10
     z_dim: int = 10
     hidden: tuple[int, ...] = (256, 256)
     scale: float = 0.1
@@ -68,12 +89,18 @@ class Settings:
     lr: float = 1e-3
     n_held: int = 2000
     preset: str = "default"
+    level_gain: float = 4.0
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models of :attr:`runs`, in order, each once."""
+        return tuple(dict.fromkeys(model for model, _ in self.runs))
 
 
 FULL = Settings()
-"""The settings of the committed ``results/weak_sweep.csv``."""
+"""The settings of the committed ``results/weak_sweep.csv`` and ``results/checkpoints``."""
 
-FAST = Settings(betas=(8.0,), seeds=(0,), epochs=1, n_held=200, preset="static")
+FAST = Settings(runs=tuple((m, 8.0) for m in MODELS), seeds=(0,), epochs=1, n_held=200, preset="static")
 """A smoke test (the small static grid, one epoch)."""
 
 
@@ -82,22 +109,56 @@ def make_model(settings: Settings, n_inputs: int) -> VAE:
     return mlp_vae(n_inputs, settings.z_dim, settings.hidden, activation="relu", scale=settings.scale)
 
 
+def _check_model(model_name: str) -> None:
+    if model_name not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model_name!r}.")
+
+
 def make_loader(
     model_name: str, inputs: torch.Tensor, dataset: ToyDataset, settings: Settings
 ) -> TensorLoader | PairLoader:
-    """Single sounds for ``beta_vae``, pairs differing in one factor for ``ada_gvae``."""
-    if model_name == "beta_vae":
+    """Single sounds for the unsupervised models, pairs differing in one factor for the others."""
+    _check_model(model_name)
+    if model_name in UNSUPERVISED:
         return TensorLoader(inputs, batch_size=settings.batch_size, shuffle=True)
+    return PairLoader(inputs, dataset.factor_space, k=1, batch_size=settings.batch_size)
+
+
+def make_loss(model_name: str, beta: float, dataset_size: int):
+    """The ``loss_fn`` of each model (see the module docstring)."""
+    _check_model(model_name)
+    if model_name == "beta_vae":
+        return make_vae_loss(beta=beta)
     if model_name == "ada_gvae":
-        return PairLoader(inputs, dataset.factor_space, k=1, batch_size=settings.batch_size)
-    raise ValueError(f"model must be one of {MODELS}, got {model_name!r}.")
+        return make_ada_gvae_loss(beta=beta)
+    if model_name == "gvae_known_k":
+        return make_ada_gvae_loss(beta=beta, known_k=1)
+
+    def tcvae_loss(model: nn.Module, batch: Any, epoch: int):
+        return beta_tcvae_loss(model, batch_x(batch), dataset_size, beta=beta)
+
+    return tcvae_loss
+
+
+def checkpoint_path(runs_dir: str | os.PathLike, model_name: str, beta: float, seed: int) -> Path:
+    """Where a run leaves its model: ``runs_dir`` (in the data folder, not committed)."""
+    return Path(runs_dir) / f"{model_name}_beta{beta:g}_seed{seed}.pt"
+
+
+def runs_dir_for(results_path: str | os.PathLike) -> Path:
+    """The folder of the runs' checkpoints behind the results file ``results_path`` (in the data folder).
+
+    Named after the file and a digest of its absolute path, so two results files never share runs.
+    """
+    path = Path(results_path).resolve()
+    return data_dir() / "weak_sweep_runs" / f"{path.stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
 
 
 def run_one(
     model_name: str, beta: float, seed: int, dataset: ToyDataset, inputs: torch.Tensor, settings: Settings
 ) -> tuple[dict[str, Any], nn.Module]:
     """Train one model, encode the whole grid, score it: one results row and the model."""
-    loss_fn = make_vae_loss(beta=beta) if model_name == "beta_vae" else make_ada_gvae_loss(beta=beta)
+    loss_fn = make_loss(model_name, beta, len(inputs))
     loader = make_loader(model_name, inputs, dataset, settings)
     config.seed_everything(seed)
     model = make_model(settings, inputs.shape[1])
@@ -133,44 +194,131 @@ def run_one(
     return row, model
 
 
-def write_results(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
-    """Write ``rows`` to ``path`` atomically (one row per run)."""
-    return write_csv(pd.DataFrame(rows), path, float_format="%.4f")
+def merge_results(row: dict[str, Any], path: str | os.PathLike) -> pd.DataFrame:
+    """Merge one run's ``row`` into the CSV at ``path`` (replacing a row with the same model, beta, seed).
+
+    Under an exclusive lock and written atomically, so parallel processes never lose each other's rows.
+    Rows are kept in the order model, beta, seed.
+    """
+    path = Path(path)
+    with exclusive_lock(path):
+        frame = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=list(row))
+        same = (
+            (frame["model"] == row["model"]) & (frame["beta"] == row["beta"]) & (frame["seed"] == row["seed"])
+        )
+        frame = pd.concat([frame[~same], pd.DataFrame([row])], ignore_index=True)
+        order = {m: i for i, m in enumerate(MODELS)}
+        frame = frame.sort_values(KEY, key=lambda c: c.map(order) if c.name == "model" else c)
+        write_csv(frame.reset_index(drop=True), path, float_format="%.4f")
+    return frame
+
+
+def chosen_runs(results: pd.DataFrame) -> pd.DataFrame:
+    """For each model: its beta of highest mean MIG, and of that beta's seeds the one of median MIG.
+
+    One row per model (the run's results row). With an even number of seeds, the lower middle one.
+    """
+    chosen = []
+    for _, runs in results.groupby("model", sort=False):
+        best_beta = runs.groupby("beta")["mig"].mean().idxmax()
+        seeds = runs[runs["beta"] == best_beta].sort_values("mig")
+        chosen.append(seeds.iloc[(len(seeds) - 1) // 2])
+    return pd.DataFrame(chosen).reset_index(drop=True)
+
+
+def published_runs(results: pd.DataFrame) -> pd.DataFrame:
+    """The two runs the course publishes: the best model without labels and the best with pairs.
+
+    Of the :func:`chosen_runs`, the unsupervised model of highest mean MIG at its chosen beta, then the
+    weakly supervised one; rows of ``results`` with an extra ``mean_mig`` column.
+    """
+    chosen = chosen_runs(results)
+    chosen["mean_mig"] = [
+        results[(results.model == run.model) & (results.beta == run.beta)]["mig"].mean()
+        for run in chosen.itertuples()
+    ]
+    picks = []
+    for supervised in (False, True):
+        group = chosen[chosen.model.isin(UNSUPERVISED) != supervised]
+        if group.empty:
+            raise ValueError(f"results hold no {'weakly supervised' if supervised else 'unsupervised'} run.")
+        picks.append(group.loc[group.mean_mig.idxmax()])
+    return pd.DataFrame(picks).reset_index(drop=True)
+
+
+def publish(results: pd.DataFrame, runs_dir: str | os.PathLike, folder: str | os.PathLike) -> list[Path]:
+    """Copy the :func:`published_runs` checkpoints from ``runs_dir`` to ``folder/<model>.pt`` in float16."""
+    written = []
+    for run in published_runs(results).itertuples():
+        source = checkpoint_path(runs_dir, run.model, run.beta, run.seed)
+        if not source.exists():
+            raise FileNotFoundError(
+                f"no checkpoint for {run.model} beta={run.beta:g} seed={run.seed}: {source}."
+            )
+        payload = torch.load(source, map_location="cpu", weights_only=True)
+        payload["state_dict"] = {k: v.half() for k, v in payload["state_dict"].items()}
+        target = Path(folder) / f"{run.model}.pt"
+        with atomic_path(target) as tmp:
+            torch.save(payload, tmp)
+        written.append(target)
+    return written
+
+
+def load_published(
+    model_name: str, n_inputs: int, folder: str | os.PathLike = CHECKPOINTS
+) -> tuple[VAE, dict]:
+    """The published model ``model_name`` (float32, eval mode) and its meta (beta, seed, settings)."""
+    _check_model(model_name)
+    path = Path(folder) / f"{model_name}.pt"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no {path}: run python -m course_lib.experiments.weak_sweep, then --publish."
+        )
+    model = make_model(FULL, n_inputs)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
+    return model.eval(), payload.get("meta", {})
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m course_lib.experiments.weak_sweep [--fast] [--models ...] [--seeds ...]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="the FAST settings (static grid, one epoch)")
-    parser.add_argument("--models", nargs="+", choices=MODELS)
-    parser.add_argument("--betas", type=float, nargs="+")
+    parser.add_argument("--models", nargs="+", choices=MODELS, help="only the runs of these models")
     parser.add_argument("--seeds", type=int, nargs="+")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help=f"CSV to write (default {DEFAULT_PATH}; fast: data/)")
+    parser.add_argument("--publish", action="store_true", help="copy the chosen checkpoints to results/")
     args = parser.parse_args(argv)
     settings, fast = pick_settings(args, FAST, FULL)
     if args.out is None:  # a smoke run never overwrites the committed results
         args.out = str(data_dir() / "weak_sweep_fast.csv") if fast else str(DEFAULT_PATH)
-    if settings.epochs < 1 or any(b <= 0 for b in settings.betas):
-        parser.error("--epochs must be positive and every --betas value > 0.")
+    runs_dir = runs_dir_for(args.out)
+    if args.publish:  # a smoke run publishes beside its runs, never into results/
+        folder = runs_dir / "published" if fast else CHECKPOINTS
+        for path in publish(pd.read_csv(args.out), runs_dir, folder):
+            print(f"wrote {path}")
+        return 0
+    if settings.epochs < 1:
+        parser.error("--epochs must be positive.")
     torch.set_num_threads(args.threads)
     dataset = load_toy_dataset(settings.preset)
-    inputs = level_channel_inputs(dataset.features)
-    rows: list[dict[str, Any]] = []
-    for model_name in settings.models:
-        for beta in settings.betas:
-            for seed in settings.seeds:
-                row, _ = run_one(model_name, beta, seed, dataset, inputs, settings)
-                rows.append(row)
-                write_results(rows, args.out)
-                per_factor = ", ".join(f"{n} {row[f'mig_{n}']:.2f}" for n in dataset.factor_space.names)
-                print(
-                    f"{model_name} beta={beta:g} seed={seed}: MIG {row['mig']:.3f} ({per_factor}); "
-                    f"{row['train_cpu_s']:.0f} + {row['metrics_cpu_s']:.0f} CPU s",
-                    flush=True,
-                )
-    print(f"wrote {args.out} ({len(rows)} rows)")
+    inputs = level_channel_inputs(dataset.features, level_gain=settings.level_gain)
+    runs = [(m, b) for m, b in settings.runs if args.models is None or m in args.models]
+    for model_name, beta in runs:
+        for seed in settings.seeds:
+            row, model = run_one(model_name, beta, seed, dataset, inputs, settings)
+            path = checkpoint_path(runs_dir, model_name, beta, seed)
+            save_checkpoint(model, path, model_name=model_name, beta=beta, seed=seed)
+            merge_results(row, args.out)
+            per_factor = ", ".join(f"{n} {row[f'mig_{n}']:.2f}" for n in dataset.factor_space.names)
+            print(
+                f"{model_name} beta={beta:g} seed={seed}: MIG {row['mig']:.3f} ({per_factor}); "
+                f"{row['train_cpu_s']:.0f} + {row['metrics_cpu_s']:.0f} CPU s",
+                flush=True,
+            )
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -1,0 +1,175 @@
+"""Open a students' exercise sheet in a real JupyterLab, in headless Chromium, and look at its MyST.
+
+The exercise sheets begin with a MyST ``{note}`` banner. With jupyterlab-myst enabled, JupyterLab
+renders it as a note admonition; JupyterLab's own Markdown renderer shows it as a code block instead.
+The second case starts the same server with the extension disabled (a ``page_config.json`` in the
+server's own config folder) and expects that code block, so the test is known to be able to fail.
+
+The server runs in a temporary folder with its own runtime, config, settings and workspace folders, so
+neither the user's JupyterLab state nor a running server is touched. Opening the notebook starts its
+kernel; the server is asked to shut down (kernels included) before its process group is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from course_lib.config import REPO_ROOT
+
+try:
+    from test_book import CHROMIUM_ARGS
+except ImportError:  # test_book is not importable from where pytest was started
+    CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]
+
+NOTEBOOK = REPO_ROOT / "exercises" / "01_toy_dataset.ipynb"
+BANNER = "Student version"
+ADMONITION = ".jp-Notebook .jp-MarkdownCell aside[class*='admonition-note']"  # jupyterlab-myst's note
+SERVER_TIMEOUT_S = 60
+PAGE_TIMEOUT_MS = 60_000
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _api(base: str, token: str, path: str, method: str = "GET") -> bytes:
+    request = urllib.request.Request(
+        f"{base}{path}", method=method, headers={"Authorization": f"token {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.read()
+
+
+def _start_lab(root: Path, state: Path, port: int, token: str, myst: bool) -> subprocess.Popen:
+    """Start ``jupyter lab`` on ``root``; every folder it writes to lies under ``state``."""
+    config = state / "config"
+    (config / "labconfig").mkdir(parents=True)
+    if not myst:
+        page_config = {"disabledExtensions": {"jupyterlab-myst": True}}
+        (config / "labconfig" / "page_config.json").write_text(json.dumps(page_config))
+    env = os.environ.copy()
+    env.update(
+        JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
+    )
+    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}"]
+    command += ["--ip=127.0.0.1", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}"]
+    command += ["--ServerApp.open_browser=False", f"--ServerApp.runtime_dir={state / 'runtime'}"]
+    command += ["--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log = open(state / "server.log", "w")  # closed by _stop
+    return subprocess.Popen(
+        command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _wait_until_up(server: subprocess.Popen, base: str, token: str, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"jupyter lab exited with {server.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            _api(base, token, "/api/status")
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    pytest.fail(f"jupyter lab did not answer in {SERVER_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
+
+
+def _stop(server: subprocess.Popen, base: str, token: str) -> None:
+    """Ask the server to shut down (its kernels run in their own sessions), then kill its group."""
+    if server.poll() is None:
+        try:
+            _api(base, token, "/api/shutdown", method="POST")
+            server.wait(timeout=15)
+        except (urllib.error.URLError, ConnectionError, TimeoutError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(server.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server.wait()
+    if server.stdout is not None:
+        server.stdout.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("myst", [True, False], ids=["jupyterlab-myst", "myst-disabled"])
+def test_jupyterlab_renders_the_exercise_banner_as_an_admonition(tmp_path, myst):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail(
+            "Debian's chromium is needed for the browser tests: "
+            "`make test` installs it (apt-get install chromium)."
+        )
+    from playwright.sync_api import sync_playwright
+
+    root, state = tmp_path / "root", tmp_path / "state"
+    root.mkdir()
+    state.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    port, token = _free_port(), secrets.token_hex(16)
+    base = f"http://127.0.0.1:{port}"
+    screenshot = tmp_path / f"{NOTEBOOK.stem}.png"
+
+    server = _start_lab(root, state, port, token, myst)
+    try:
+        _wait_until_up(server, base, token, state / "server.log")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                console: list[str] = []
+                page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+                page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+                page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+                banner = page.locator(".jp-Notebook .jp-MarkdownCell").filter(has_text=BANNER).first
+                try:
+                    banner.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+                    if myst:
+                        page.locator(ADMONITION).filter(has_text=BANNER).first.wait_for(
+                            state="visible", timeout=10_000
+                        )
+                except Exception as error:  # report what the page showed instead of a bare timeout
+                    page.screenshot(path=str(screenshot))
+                    shown = page.locator(".jp-Notebook .jp-MarkdownCell").all_inner_texts()[:3]
+                    pytest.fail(
+                        f"{type(error).__name__}: {str(error).splitlines()[0]}\n"
+                        f"first markdown cells: {shown}\nscreenshot: {screenshot}\n"
+                        f"browser console:\n" + "\n".join(console[-30:])
+                    )
+                page.screenshot(path=str(screenshot))
+                cells = page.locator(".jp-Notebook .jp-MarkdownCell").all_inner_texts()[:3]
+                admonitions = page.locator(ADMONITION).filter(has_text=BANNER).count()
+                code_blocks = page.locator(".jp-Notebook .jp-MarkdownCell pre").filter(has_text=BANNER)
+                if myst:
+                    assert admonitions == 1, f"banner not rendered as one admonition: {cells}"
+                    assert not any("```" in text or "{note}" in text for text in cells), (
+                        f"MyST source shown literally in the first markdown cells: {cells}"
+                    )
+                    assert code_blocks.count() == 0, f"banner rendered as a code block: {cells}"
+                else:
+                    assert admonitions == 0, "an admonition was rendered with jupyterlab-myst disabled"
+                    assert code_blocks.count() == 1, f"plain Markdown should show a code block: {cells}"
+            finally:
+                browser.close()
+    finally:
+        _stop(server, base, token)

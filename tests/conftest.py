@@ -1,5 +1,6 @@
-"""Fixtures shared by the unit tests."""
+"""Fixtures shared by the tests."""
 
+import shutil
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -38,3 +39,34 @@ def tiny_vae() -> Callable[..., VAE]:
         return mlp_vae(in_shape, z_dim, hidden, likelihood=likelihood, **kwargs)
 
     return make
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium (playwright) for the whole session: the built book and JupyterLab.
+
+    Playwright's sync API runs an event loop of its own, so a second ``sync_playwright()`` in the same
+    session fails; every browser test shares this one.
+    """
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail(
+            "Debian's chromium is needed for the browser tests: "
+            "`make test` installs it (apt-get install chromium)."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()

@@ -29,11 +29,6 @@ import pytest
 
 from course_lib.config import REPO_ROOT
 
-try:
-    from test_book import CHROMIUM_ARGS
-except ImportError:  # test_book is not importable from where pytest was started
-    CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]
-
 NOTEBOOK = REPO_ROOT / "exercises" / "01_toy_dataset.ipynb"
 BANNER = "Student version"
 ADMONITION = ".jp-Notebook .jp-MarkdownCell aside[class*='admonition-note']"  # jupyterlab-myst's note
@@ -113,15 +108,7 @@ def _stop(server: subprocess.Popen, base: str, token: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("myst", [True, False], ids=["jupyterlab-myst", "myst-disabled"])
-def test_jupyterlab_renders_the_exercise_banner_as_an_admonition(tmp_path, myst):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail(
-            "Debian's chromium is needed for the browser tests: "
-            "`make test` installs it (apt-get install chromium)."
-        )
-    from playwright.sync_api import sync_playwright
-
+def test_jupyterlab_renders_the_exercise_banner_as_an_admonition(browser, tmp_path, myst):
     root, state = tmp_path / "root", tmp_path / "state"
     root.mkdir()
     state.mkdir()
@@ -133,43 +120,41 @@ def test_jupyterlab_renders_the_exercise_banner_as_an_admonition(tmp_path, myst)
     server = _start_lab(root, state, port, token, myst)
     try:
         _wait_until_up(server, base, token, state / "server.log")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
+            console: list[str] = []
+            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+            page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+            banner = page.locator(".jp-Notebook .jp-MarkdownCell").filter(has_text=BANNER).first
             try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                console: list[str] = []
-                page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-                page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
-                page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
-                banner = page.locator(".jp-Notebook .jp-MarkdownCell").filter(has_text=BANNER).first
-                try:
-                    banner.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
-                    if myst:
-                        page.locator(ADMONITION).filter(has_text=BANNER).first.wait_for(
-                            state="visible", timeout=10_000
-                        )
-                except Exception as error:  # report what the page showed instead of a bare timeout
-                    page.screenshot(path=str(screenshot))
-                    shown = page.locator(".jp-Notebook .jp-MarkdownCell").all_inner_texts()[:3]
-                    pytest.fail(
-                        f"{type(error).__name__}: {str(error).splitlines()[0]}\n"
-                        f"first markdown cells: {shown}\nscreenshot: {screenshot}\n"
-                        f"browser console:\n" + "\n".join(console[-30:])
-                    )
-                page.screenshot(path=str(screenshot))
-                cells = page.locator(".jp-Notebook .jp-MarkdownCell").all_inner_texts()[:3]
-                admonitions = page.locator(ADMONITION).filter(has_text=BANNER).count()
-                code_blocks = page.locator(".jp-Notebook .jp-MarkdownCell pre").filter(has_text=BANNER)
+                banner.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
                 if myst:
-                    assert admonitions == 1, f"banner not rendered as one admonition: {cells}"
-                    assert not any("```" in text or "{note}" in text for text in cells), (
-                        f"MyST source shown literally in the first markdown cells: {cells}"
+                    page.locator(ADMONITION).filter(has_text=BANNER).first.wait_for(
+                        state="visible", timeout=10_000
                     )
-                    assert code_blocks.count() == 0, f"banner rendered as a code block: {cells}"
-                else:
-                    assert admonitions == 0, "an admonition was rendered with jupyterlab-myst disabled"
-                    assert code_blocks.count() == 1, f"plain Markdown should show a code block: {cells}"
-            finally:
-                browser.close()
+            except Exception as error:  # report what the page showed instead of a bare timeout
+                page.screenshot(path=str(screenshot))
+                shown = page.locator(".jp-Notebook .jp-MarkdownCell").all_inner_texts()[:3]
+                pytest.fail(
+                    f"{type(error).__name__}: {str(error).splitlines()[0]}\n"
+                    f"first markdown cells: {shown}\nscreenshot: {screenshot}\n"
+                    f"browser console:\n" + "\n".join(console[-30:])
+                )
+            page.screenshot(path=str(screenshot))
+            cells = page.locator(".jp-Notebook .jp-MarkdownCell").all_inner_texts()[:3]
+            admonitions = page.locator(ADMONITION).filter(has_text=BANNER).count()
+            code_blocks = page.locator(".jp-Notebook .jp-MarkdownCell pre").filter(has_text=BANNER)
+            if myst:
+                assert admonitions == 1, f"banner not rendered as one admonition: {cells}"
+                assert not any("```" in text or "{note}" in text for text in cells), (
+                    f"MyST source shown literally in the first markdown cells: {cells}"
+                )
+                assert code_blocks.count() == 0, f"banner rendered as a code block: {cells}"
+            else:
+                assert admonitions == 0, "an admonition was rendered with jupyterlab-myst disabled"
+                assert code_blocks.count() == 1, f"plain Markdown should show a code block: {cells}"
+        finally:
+            page.close()
     finally:
         _stop(server, base, token)

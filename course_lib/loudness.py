@@ -76,7 +76,10 @@ class LevelScale(NamedTuple):
 
 def level_scale(features: Tensor | np.ndarray) -> LevelScale:
     """The mean and standard deviation of :func:`power_level` over a set (std 1 if the set has one level)."""
-    level = power_level(features)
+    return _scale_of(power_level(features))
+
+
+def _scale_of(level: Tensor) -> LevelScale:
     std = float(level.std()) if len(level) > 1 else 0.0
     return LevelScale(float(level.mean()), std if std > 0 else 1.0)
 
@@ -97,7 +100,7 @@ def level_channel_inputs(
     _check_gain(level_gain)
     x = _as_features(features)
     level = power_level(x)
-    scale = level_scale(x)
+    scale = _scale_of(level)
     standard = level_gain * (level - scale.mean) / scale.std
     flat = relative_features(x, level, relative_range).flatten(1)
     return torch.cat([flat, standard.to(torch.float32)[:, None]], dim=1)

@@ -48,6 +48,25 @@ def _wav_base64(clip: np.ndarray, sr: int, gain: float) -> str:
     return base64.b64encode(Audio(at_gain(clip, gain), rate=sr, normalize=False).data).decode("ascii")
 
 
+def _image_uris(grid: np.ndarray, **png) -> list[str]:
+    """Every 2-D array of ``grid`` ``[a, b, height, width]``, row-major, as a PNG data URI.
+
+    One colour scale (the grid's minimum and maximum) for all; ``png`` goes to :func:`_spectrogram_png`.
+    """
+    vmin, vmax = float(np.min(grid)), float(np.max(grid))
+    return [
+        "data:image/png;base64," + base64.b64encode(_spectrogram_png(array, vmin, vmax, **png)).decode()
+        for array in grid.reshape(-1, *grid.shape[2:])
+    ]
+
+
+def _sound_uris(audio: np.ndarray, sr: int) -> list[str]:
+    """Every clip of ``audio`` ``[a, b, samples]``, row-major, as a WAV data URI, all at one gain."""
+    clips = list(np.asarray(audio).reshape(-1, np.asarray(audio).shape[-1]))
+    gain = common_gain(clips)
+    return ["data:audio/wav;base64," + _wav_base64(clip, sr, gain) for clip in clips]
+
+
 def static_explorer(
     frames: np.ndarray,
     values: Sequence[float],
@@ -69,30 +88,16 @@ def static_explorer(
     n_dims, n_steps = check_grid(frames, "frames", "mels, frames", values, dim_labels)
     if audio is not None and (sr is None or np.asarray(audio).shape[:2] != (n_dims, n_steps)):
         raise ValueError("audio must be [latents, steps, samples] and comes with its sample rate sr.")
-    vmin, vmax = float(np.min(frames)), float(np.max(frames))
-    images = [
-        ["data:image/png;base64," + base64.b64encode(_spectrogram_png(frames[d, s], vmin, vmax)).decode()]
-        for d in range(n_dims)
-        for s in range(n_steps)
-    ]
-    gain = common_gain(list(np.asarray(audio).reshape(n_dims * n_steps, -1))) if audio is not None else 1.0
-    sounds = (
-        [
-            ["data:audio/wav;base64," + _wav_base64(audio[d, s], sr, gain)]
-            for d in range(n_dims)
-            for s in range(n_steps)
-        ]
-        if audio is not None
-        else []
-    )
+    images = _image_uris(frames)
+    sounds = _sound_uris(audio, sr) if audio is not None else []
     uid = "explorer-" + hashlib.sha1(frames.tobytes()).hexdigest()[:10]  # stable across runs
     options = "".join(
         f'<option value="{d}">{html.escape(str(label))}</option>' for d, label in enumerate(dim_labels)
     )
-    data = json.dumps({"images": [i[0] for i in images], "sounds": [s[0] for s in sounds], "steps": n_steps})
+    data = json.dumps({"images": images, "sounds": sounds, "steps": n_steps})
     labels = json.dumps([f"{v:+.2f}" for v in values])
     middle = n_steps // 2
-    player = f'<audio id="{uid}-audio" controls src="{sounds[middle][0]}"></audio>' if sounds else ""
+    player = f'<audio id="{uid}-audio" controls src="{sounds[middle]}"></audio>' if sounds else ""
     markup = f"""
 <div class="course-static-explorer" id="{uid}" style="font-family:sans-serif;max-width:640px">
   <div style="font-weight:bold">{html.escape(title)}</div>
@@ -100,7 +105,7 @@ def static_explorer(
   <label style="margin-left:1em">value <input id="{uid}-step" type="range" min="0" max="{n_steps - 1}"
     value="{middle}" step="1" style="vertical-align:middle"></label>
   <span id="{uid}-value"></span>
-  <div><img id="{uid}-img" src="{images[middle][0]}" alt="decoded spectrogram"
+  <div><img id="{uid}-img" src="{images[middle]}" alt="decoded spectrogram"
     style="image-rendering:pixelated;height:320px;width:auto;max-width:100%"></div>
   {player}
 </div>
@@ -156,18 +161,8 @@ def grid_explorer(
         )
     if audio is not None and (sr is None or np.asarray(audio).shape[:2] != (n_rows, n_cols)):
         raise ValueError("audio must be [rows, columns, samples] and comes with its sample rate sr.")
-    vmin, vmax = float(np.min(images)), float(np.max(images))
-    pngs = [
-        "data:image/png;base64,"
-        + base64.b64encode(_spectrogram_png(images[r, c], vmin, vmax, scale, cmap, flip)).decode()
-        for r in range(n_rows)
-        for c in range(n_cols)
-    ]
-    sounds: list[str] = []
-    if audio is not None:
-        clips = list(np.asarray(audio).reshape(n_rows * n_cols, -1))
-        gain = common_gain(clips)
-        sounds = ["data:audio/wav;base64," + _wav_base64(clip, sr, gain) for clip in clips]
+    pngs = _image_uris(images, scale=scale, cmap=cmap, flip=flip)
+    sounds = _sound_uris(audio, sr) if audio is not None else []
     uid = "grid-" + hashlib.sha1(images.tobytes()).hexdigest()[:10]  # stable across runs
     data = json.dumps(
         {"images": pngs, "sounds": sounds, "cols": n_cols, "rows": [str(v) for v in row_values],

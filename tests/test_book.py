@@ -174,6 +174,19 @@ def test_chapter_shows_figures_sounds_and_equations(browser, served_book, built_
         page.close()
 
 
+def _move_slider(page, uid: str, slider: str) -> tuple[bool, bool | None]:
+    """Move an explorer's range input ``#<uid>-<slider>`` to 0; did its image and its sound change?
+
+    The sound is None when the explorer has no player.
+    """
+    image, player = page.locator(f"#{uid}-img"), page.locator(f"#{uid}-audio")
+    before = (image.get_attribute("src"), player.get_attribute("src") if player.count() else None)
+    page.locator(f"#{uid}-{slider}").fill("0")
+    page.locator(f"#{uid}-{slider}").dispatch_event("input")
+    after = (image.get_attribute("src"), player.get_attribute("src") if player.count() else None)
+    return after[0] != before[0], (after[1] != before[1]) if player.count() else None
+
+
 # Chapters whose traversals must be explorable without a kernel.
 EXPLORER_PAGES = ("chapters/03_beta_vae", "chapters/04_recurrent_attention")
 
@@ -186,14 +199,9 @@ def test_static_explorers_switch_image_and_sound(browser, served_book, built_boo
         explorers = page.locator(".course-static-explorer")
         assert explorers.count() >= 1, f"{name}: no kernel-free latent explorer on the page"
         uid = explorers.first.get_attribute("id")
-        image, player = page.locator(f"#{uid}-img"), page.locator(f"#{uid}-audio")
-        before = (image.get_attribute("src"), player.get_attribute("src") if player.count() else None)
-        page.locator(f"#{uid}-step").fill("0")
-        page.locator(f"#{uid}-step").dispatch_event("input")
-        after = (image.get_attribute("src"), player.get_attribute("src") if player.count() else None)
-        assert after[0] != before[0], f"{name}: the explorer's image did not change"
-        if player.count():
-            assert after[1] != before[1], f"{name}: the explorer's sound did not change"
+        image_changed, sound_changed = _move_slider(page, uid, "step")
+        assert image_changed, f"{name}: the explorer's image did not change"
+        assert sound_changed is not False, f"{name}: the explorer's sound did not change"
         explorers.first.scroll_into_view_if_needed()
         page.screenshot(path=str(built_book / f"{name.replace('/', '_')}_explorer.png"))
     finally:
@@ -212,15 +220,10 @@ def test_grid_explorers_switch_image_with_either_slider(browser, served_book, bu
         explorers = page.locator(".course-grid-explorer")
         assert explorers.count() >= 1, f"{name}: no kernel-free grid explorer on the page"
         uid = explorers.first.get_attribute("id")
-        image, player = page.locator(f"#{uid}-img"), page.locator(f"#{uid}-audio")
         for slider in ("row", "col"):
-            before = (image.get_attribute("src"), player.get_attribute("src") if player.count() else None)
-            page.locator(f"#{uid}-{slider}").fill("0")
-            page.locator(f"#{uid}-{slider}").dispatch_event("input")
-            after = (image.get_attribute("src"), player.get_attribute("src") if player.count() else None)
-            assert after[0] != before[0], f"{name}: the {slider} slider did not change the picture"
-            if player.count():
-                assert after[1] != before[1], f"{name}: the {slider} slider did not change the sound"
+            image_changed, sound_changed = _move_slider(page, uid, slider)
+            assert image_changed, f"{name}: the {slider} slider did not change the picture"
+            assert sound_changed is not False, f"{name}: the {slider} slider did not change the sound"
         explorers.first.scroll_into_view_if_needed()
         page.screenshot(path=str(built_book / f"{name.replace('/', '_')}_grid.png"))
     finally:

@@ -24,6 +24,14 @@ from torch import nn
 
 DEFAULT_DESCRIPTORS: tuple[str, ...] = ("f0_hz", "rms_db", "centroid_hz", "hnr_db", "slope")
 """Descriptor columns drawn by :func:`plot_descriptor_curves` by default."""
+DESCRIPTOR_AXES: dict[str, str] = {
+    "f0_hz": "pitch, pYIN f0 (Hz)",
+    "rms_db": "RMS level (dB)",
+    "centroid_hz": "spectral centroid (Hz)",
+    "hnr_db": "HNR estimate (dB)",
+    "slope": "spectral slope (dB/octave)",
+}
+"""Axis labels with units for the descriptor columns (others are drawn under their column name)."""
 
 
 def traversal_codes(base: np.ndarray, dims: Sequence[int], values: Sequence[float]) -> np.ndarray:
@@ -272,7 +280,7 @@ def plot_descriptor_curves(curves: pd.DataFrame, descriptors: Sequence[str] = DE
     for ax, name in zip(axes[0], descriptors, strict=True):
         for label, group in curves.groupby("latent", sort=False):
             ax.plot(group["value"], group[name], marker="o", ms=3, label=label)
-        ax.set(title=name, xlabel="latent value")
+        ax.set(xlabel="latent value", ylabel=DESCRIPTOR_AXES.get(name, name))
     axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig

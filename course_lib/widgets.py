@@ -201,6 +201,70 @@ def grid_explorer(
     return HTML(markup)
 
 
+def choice_explorer(
+    images: np.ndarray,
+    axes: Sequence[tuple[str, Sequence[str]]],
+    *,
+    audio: np.ndarray | None = None,
+    sr: int | None = None,
+    title: str = "Explorer",
+    size: tuple[int, int] = (360, 240),
+) -> HTML:
+    """A kernel-free explorer of choices: one menu per axis; the page shows (and plays) the chosen cell.
+
+    ``axes`` names each axis and its choices (``[("concept", ["bass", "bell"]), ("space", ["-", "dry",
+    "wet"])]``); ``images[i, j, ...]`` is the spectrogram ``[mels, frames]`` for choice ``i`` of the
+    first axis, ``j`` of the second, and so on, and ``audio[i, j, ...]`` its sound (optional, with
+    ``sr``). One colour scale and one gain for the whole set (as :func:`grid_explorer`). Chapter 5 uses
+    it to let a reader tick words and hear what SCAN imagines for them.
+    """
+    images = np.asarray(images)
+    shape = tuple(len(choices) for _, choices in axes)
+    if not axes or images.ndim != len(axes) + 2 or images.shape[: len(axes)] != shape:
+        raise ValueError(
+            f"images must be [{', '.join(f'{len(c)} {n}' for n, c in axes)}, height, width], "
+            f"got {images.shape}."
+        )
+    if audio is not None and (sr is None or np.asarray(audio).shape[: len(axes)] != shape):
+        raise ValueError(f"audio must be [{', '.join(map(str, shape))}, samples] and comes with its rate sr.")
+    pngs = _image_uris(images.reshape(1, -1, *images.shape[-2:]), scale=3, cmap="magma", flip=True)
+    sounds = _sound_uris(audio, sr) if audio is not None else []
+    uid = "choice-" + hashlib.sha1(images.tobytes()).hexdigest()[:10]  # stable across runs
+    strides = [int(np.prod(shape[k + 1 :])) for k in range(len(shape))]
+    menus = "".join(
+        f'<label style="margin-right:1em">{html.escape(name)} <select id="{uid}-axis{k}">'
+        + "".join(
+            f'<option value="{c}">{html.escape(str(choice))}</option>' for c, choice in enumerate(choices)
+        )
+        + "</select></label>"
+        for k, (name, choices) in enumerate(axes)
+    )
+    data = json.dumps({"images": pngs, "sounds": sounds, "strides": strides})
+    player = f'<audio id="{uid}-audio" controls src="{sounds[0]}"></audio>' if sounds else ""
+    markup = f"""
+<div class="course-choice-explorer" id="{uid}" style="font-family:sans-serif;max-width:640px">
+  <div style="font-weight:bold">{html.escape(title)}</div>
+  <div>{menus}</div>
+  <div><img id="{uid}-img" src="{pngs[0]}" alt="{html.escape(title)}"
+    style="image-rendering:pixelated;width:{int(size[0])}px;height:{int(size[1])}px;max-width:100%"></div>
+  {player}
+</div>
+<script>
+(function() {{
+  const data = {data}, uid = "{uid}";
+  const menus = data.strides.map((_, k) => document.getElementById(uid + "-axis" + k));
+  function show() {{
+    const k = menus.reduce((sum, menu, i) => sum + Number(menu.value) * data.strides[i], 0);
+    document.getElementById(uid + "-img").src = data.images[k];
+    const player = document.getElementById(uid + "-audio");
+    if (player && data.sounds.length) {{ player.src = data.sounds[k]; }}
+  }}
+  menus.forEach(menu => menu.addEventListener("change", show)); show();
+}})();
+</script>"""
+    return HTML(markup)
+
+
 def latent_sliders(
     decode: Callable[[np.ndarray], np.ndarray],
     z_dim: int,

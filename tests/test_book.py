@@ -230,6 +230,33 @@ def test_grid_explorers_switch_image_with_either_slider(browser, served_book, bu
         page.close()
 
 
+CHOICE_EXPLORER_PAGES = ("chapters/05_scan",)
+"""Chapters with a kernel-free explorer of choices (course_lib.widgets.choice_explorer)."""
+
+
+@pytest.mark.parametrize("name", [name for name in _chapters() if name in CHOICE_EXPLORER_PAGES])
+def test_choice_explorers_switch_image_and_sound_with_each_menu(browser, served_book, built_book, name):
+    """Every menu of a choice explorer swaps the picture and the sound."""
+    page, _ = _open(browser, f"{served_book}/{name}.html", built_book / f"{name.replace('/', '_')}.png")
+    try:
+        explorers = page.locator(".course-choice-explorer")
+        assert explorers.count() >= 1, f"{name}: no kernel-free choice explorer on the page"
+        uid = explorers.first.get_attribute("id")
+        menus = page.locator(f"#{uid} select")
+        assert menus.count() >= 2, f"{name}: the choice explorer has fewer than two menus"
+        image, player = page.locator(f"#{uid}-img"), page.locator(f"#{uid}-audio")
+        for k in range(menus.count()):
+            before = (image.get_attribute("src"), player.get_attribute("src"))
+            menus.nth(k).select_option(index=1)
+            after = (image.get_attribute("src"), player.get_attribute("src"))
+            assert after[0] != before[0], f"{name}: menu {k} did not change the picture"
+            assert after[1] != before[1], f"{name}: menu {k} did not change the sound"
+        explorers.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(built_book / f"{name.replace('/', '_')}_choices.png"))
+    finally:
+        page.close()
+
+
 def test_publishing_workflow_builds_with_make_book_and_publishes_the_html():
     workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "book.yml").read_text())
     steps = workflow["jobs"]["build"]["steps"]

@@ -134,3 +134,13 @@ def test_brightness_and_sources_measured_back_on_solo_sounds():
     assert list(table["brightness"]) == [p.effects[0] for p in parses]
     for attribute in ("register", "partials", "onset", "noise"):
         assert list(table[attribute]) == [compositional.CONCEPTS[p.concepts[0]][attribute] for p in parses]
+
+
+def test_brightness_survives_griffin_lim():
+    from course_lib.features import LogMel
+
+    logmel = LogMel(sr=SR)
+    rebuilt = logmel.invert(logmel(np.stack([harmonic(tilt=-15.0), harmonic(tilt=-3.0)])), n_iter=16)
+    slopes = judges.spectral_slope_db(rebuilt, SR)
+    assert slopes[0] < compositional.BASE_TILT < slopes[1]
+    assert slopes[0] == pytest.approx(-15.0, abs=2.0) and slopes[1] == pytest.approx(-3.0, abs=2.0)

@@ -116,3 +116,22 @@ def test_grid_explorer_embeds_every_cell_plays_at_one_gain_and_names_its_axes():
 def test_grid_explorer_rejects_bad_shapes(images, rows, cols, kwargs):
     with pytest.raises(ValueError, match="images must be|need 2 row values|need|audio must be"):
         widgets.grid_explorer(images, rows, cols, "r", "c", **kwargs)
+
+
+def test_choice_explorer_has_one_menu_per_axis_and_every_cell():
+    axes = [("concept", ["bass", "bell"]), ("space", ["-", "dry", "wet"]), ("loudness", ["soft", "loud"])]
+    images = np.arange(2 * 3 * 2 * 4 * 5, dtype=float).reshape(2, 3, 2, 4, 5)
+    audio = np.random.default_rng(0).normal(size=(2, 3, 2, 100)) * 0.1
+    markup = widgets.choice_explorer(images, axes, audio=audio, sr=8000).data
+    assert markup.count("<select") == 3 and markup.count("<option") == 7
+    assert markup.count("data:image/png") == 12 + 1 and markup.count("data:audio/wav") == 12 + 1
+    assert '"strides": [6, 2, 1]' in markup
+    assert markup == widgets.choice_explorer(images, axes, audio=audio, sr=8000).data  # deterministic
+
+
+def test_choice_explorer_refuses_a_grid_that_does_not_match_its_axes():
+    axes = [("concept", ["bass", "bell"]), ("space", ["dry", "wet"])]
+    with pytest.raises(ValueError, match="2 concept, 2 space, height, width"):
+        widgets.choice_explorer(np.zeros((2, 3, 4, 5)), axes)
+    with pytest.raises(ValueError, match="audio"):
+        widgets.choice_explorer(np.zeros((2, 2, 4, 5)), axes, audio=np.zeros((2, 2, 10)))

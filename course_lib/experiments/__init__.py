@@ -6,6 +6,8 @@
 * ``weak_sweep`` (chapter 3): loudness-normalised inputs, beta-VAE against weakly supervised Ada-GVAE;
 * ``recurrent_vs_mlp`` (chapter 4): recurrent-attention against MLP beta-VAEs on temporal presets;
 * ``scan_eval`` (chapter 5): SCAN on a frozen beta-VAE against the number of labelled sounds.
+* ``scan_compositional`` (chapter 5): SCAN on composed sounds, grounded in chapter 3's recipe, judged by
+  measurement.
 
 Every module has the same shape: a frozen ``Settings`` dataclass with ``FULL`` (the committed results
 file) and ``FAST`` (a smoke test) instances, chosen with ``config.pick`` (``--fast`` forces ``FAST``);

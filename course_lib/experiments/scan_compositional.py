@@ -1,0 +1,463 @@
+"""Chapter 5's experiment on composed sounds: SCAN grounded in chapter 3's recipe, judged by measurement.
+
+Taught in chapters/05_scan.ipynb, which plots its results file and plays sounds from its two
+checkpoints. Reproduce with::
+
+    python -m course_lib.experiments.scan_compositional         # about 20 CPU minutes
+    python -m course_lib.experiments.scan_compositional --fast  # a smoke run (never overwrites the files)
+
+It writes ``results/scan_compositional.csv`` and two checkpoints under ``results/checkpoints``:
+``scan_sound_model.pt`` (the sound model, float16 weights) and ``scan_words.pt`` (SCAN trained with
+every label, seed 0).
+
+1. **The sound model** is chapter 3's best unsupervised recipe (:mod:`course_lib.experiments.weak_sweep`:
+   level-channel inputs with level gain 4, the same MLP, beta-TCVAE at the same beta) trained without
+   labels on all 1,056 sounds of the compositional dataset (:mod:`course_lib.compositional`).
+2. **Held out**: every sound that holds a bell in a wet room, and every sound that joins the flute and
+   the gong (mixed or in succession): :func:`held_out`. Their words never reach SCAN. The other sounds
+   are split at random, 30 % for testing and 70 % as the pool labelled sounds are drawn from.
+3. **Few labels**: for ``n`` labels per word, ``n`` pool sounds carrying each word are labelled (their
+   union; ``0``: the whole pool). SCAN is trained on (sound, partial description) pairs drawn from
+   them (:func:`course_lib.scan.composed.partial_symbols`), 3 seeds per ``n``.
+4. **Sound -> words** on the test sounds and on the held-out sounds: SCAN's decoder read at the
+   sound's posterior mean (:func:`course_lib.scan.composed.read_words`), against a linear probe given
+   the same labelled sounds; references (:func:`reference_rows`): a supervised classifier (an MLP)
+   given the whole pool, and always answering the pool's most frequent reading (chance); all read
+   the same posterior means.
+5. **Words -> sound** on phrases drawn from pool sounds (``seen``) and from held-out sounds
+   (``novel``: "bell ... wet", "flute AND gong"): each phrase is encoded by SCAN, ``n_samples`` codes
+   are drawn from q(z|words), decoded, turned into audio (Griffin-Lim) and **measured**
+   (:func:`course_lib.judges.judge`); accuracy on the attributes the phrase names and diversity on the
+   effects it leaves open (:func:`course_lib.scan.composed.judged_scores`). References (no labels):
+   codes drawn from the prior, and real sounds of the dataset that satisfy the phrase, through the
+   same Griffin-Lim and the same judges (what the pipeline can reach at best).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from course_lib import compositional, judges, loudness
+from course_lib.config import RESULTS_DIR, data_dir, seed_everything
+from course_lib.experiments import pick_settings
+from course_lib.experiments import weak_sweep as recipe
+from course_lib.features import LogMel
+from course_lib.files import atomic_path, write_csv
+from course_lib.latents import posterior
+from course_lib.models.scan import SCAN
+from course_lib.models.vae import VAE
+from course_lib.scan import composed
+from course_lib.scan.baselines import fit_probe, probe_predict
+from course_lib.scan.fitting import fit_scan
+from course_lib.train import fit
+
+CHECKPOINTS = RESULTS_DIR / "checkpoints"
+SOUND_MODEL = CHECKPOINTS / "scan_sound_model.pt"
+WORDS_MODEL = CHECKPOINTS / "scan_words.pt"
+RECIPE_BETA: float = dict(recipe.FULL.runs)["beta_tcvae"]
+"""Chapter 3's beta for beta-TCVAE."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The sound model, the split, and the grid of few-label trials."""
+
+    dataset_seed: int = 0
+    vae_epochs: int = 300
+    labels: tuple[int, ...] = (1, 2, 5, 10, 0)
+    """Labelled sounds per word; 0 stands for the whole pool."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    scan_epochs: int = 60
+    n_pairs: int = 20000
+    keep: float = 0.5
+    """Probability that a word of a labelled sound is named in one of its descriptions."""
+    n_phrases: int = 20
+    """Phrases per set (seen, novel) for words -> sound."""
+    n_samples: int = 6
+    """Sounds imagined per phrase."""
+    gl_iter: int = 16
+    test_share: float = 0.3
+
+
+FULL = Settings()
+"""The settings of the committed results file and checkpoints."""
+
+FAST = Settings(
+    vae_epochs=3, labels=(2, 0), seeds=(0,), scan_epochs=2, n_pairs=2000, n_phrases=3, n_samples=2
+)
+"""A smoke test."""
+
+
+def held_out(symbols: np.ndarray) -> np.ndarray:
+    """Sounds whose words SCAN never sees: a bell in a wet room, or the flute joined with the gong."""
+    k = np.asarray(symbols).astype(bool)
+    i = {w: j for j, w in enumerate(compositional.WORDS)}
+    return (k[:, i["bell"]] & k[:, i["wet"]]) | (k[:, i["flute"]] & k[:, i["gong"]])
+
+
+def sound_inputs(features: np.ndarray) -> torch.Tensor:
+    """Chapter 3's inputs: relative log-mel and the standardised level (gain 4), ``[N, 2049]``."""
+    return loudness.level_channel_inputs(features, level_gain=recipe.FULL.level_gain)
+
+
+def train_sound_model(inputs: torch.Tensor, epochs: int, seed: int = 0, progress: bool = True) -> VAE:
+    """Chapter 3's beta-TCVAE recipe trained on ``inputs`` (no labels)."""
+    model, _ = fit(
+        lambda: recipe.make_model(recipe.FULL, inputs.shape[1]),
+        inputs,
+        epochs=epochs,
+        seed=seed,
+        batch_size=recipe.FULL.batch_size,
+        loss_fn=recipe.make_loss("beta_tcvae", RECIPE_BETA, len(inputs)),
+        lr=recipe.FULL.lr,
+        checkpoint=data_dir() / f"scan_sound_model_e{epochs}_s{seed}.pt",
+        progress=progress,
+    )
+    return model.eval()
+
+
+def save_half(model: torch.nn.Module, path: str | Path, **meta: Any) -> Path:
+    """Save ``model``'s weights in float16 (a small committed file) and ``meta``, atomically."""
+    state = {k: v.detach().half() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": state, "meta": meta}, tmp)
+    return Path(path)
+
+
+def _load_half(model: torch.nn.Module, path: str | Path, command: str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no {path}: run {command}.")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
+    model.eval()
+    return payload.get("meta", {})
+
+
+COMMAND = "python -m course_lib.experiments.scan_compositional"
+
+
+def load_sound_model(path: str | Path = SOUND_MODEL) -> tuple[VAE, dict[str, Any]]:
+    """The committed sound model (float32, eval mode) and its meta (beta, epochs, level scale)."""
+    model = recipe.make_model(recipe.FULL, 64 * 32 + 1)
+    return model, _load_half(model, path, COMMAND)
+
+
+def load_words_model(path: str | Path = WORDS_MODEL) -> tuple[SCAN, dict[str, Any]]:
+    """The committed SCAN (trained with every label of the pool, seed 0) and its meta."""
+    model = SCAN(len(compositional.WORDS), recipe.FULL.z_dim)
+    return model, _load_half(model, path, COMMAND)
+
+
+@dataclass
+class Setup:
+    """Everything the trials share (built once by :func:`prepare`).
+
+    ``mu``/``logvar`` [N, z]: the sound model's posterior of every sound; ``readings``: the true
+    readings (:func:`course_lib.scan.composed.true_readings`); ``pool``/``test``/``held``: row indices;
+    ``phrases``: k-hot phrases per set (``seen``, ``novel``) with the rows they were drawn from.
+    """
+
+    features: np.ndarray
+    symbols: np.ndarray
+    readings: pd.DataFrame
+    vae: VAE
+    scale: loudness.LevelScale
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    pool: np.ndarray
+    test: np.ndarray
+    held: np.ndarray
+    phrases: dict[str, np.ndarray]
+    settings: Settings
+
+
+def _phrase_from(
+    symbol: np.ndarray, rng: np.random.Generator, keep: float, always: Sequence[str]
+) -> np.ndarray:
+    """A partial description of one sound that names ``always`` and asks a judge for something."""
+    base = composed.phrase(always)
+    while True:
+        p = composed.partial_symbols(symbol[None], rng, keep)[0] | base
+        if composed.wanted(p):
+            return p
+
+
+def make_phrases(
+    symbols: np.ndarray, rows: np.ndarray, n: int, rng: np.random.Generator, keep: float
+) -> np.ndarray:
+    """``n`` phrases, each a partial description of a random sound of ``rows`` (k-hot ``[n, words]``).
+
+    A held-out sound keeps the words that make it novel (bell and wet; flute, gong and the operator).
+    """
+    out = []
+    for row in rng.choice(rows, size=n, replace=len(rows) < n):
+        words = set(composed.words_of(symbols[row]))
+        always = [w for w in ("bell", "wet") if {"bell", "wet"} <= words]
+        if {"flute", "gong"} <= words:
+            always += ["flute", "gong"] + [op for op in compositional.OPERATORS if op in words]
+        out.append(_phrase_from(symbols[row], rng, keep, always))
+    return np.stack(out)
+
+
+def prepare(settings: Settings = FULL, progress: bool = True, retrain: bool = False) -> Setup:
+    """The dataset and the sound model (trained and published first if ``retrain``); every sound encoded."""
+    data = compositional.load_compositional_dataset(
+        compositional.build_compositional_dataset(settings.dataset_seed, progress=progress)
+    )
+    features, symbols = data["features"].astype(np.float32), data["symbols"]
+    inputs = sound_inputs(features)
+    scale = loudness.level_scale(features)
+    if retrain:
+        model = train_sound_model(inputs, settings.vae_epochs, progress=progress)
+        meta = {"beta": RECIPE_BETA, "epochs": settings.vae_epochs, "dataset_seed": settings.dataset_seed}
+        save_half(model, SOUND_MODEL, **meta)
+    vae, _ = load_sound_model()
+    mu, logvar = posterior(vae, inputs)
+    rng = np.random.default_rng(settings.dataset_seed)
+    held = np.flatnonzero(held_out(symbols))
+    rest = rng.permutation(np.flatnonzero(~held_out(symbols)))
+    n_test = int(round(settings.test_share * len(rest)))
+    test, pool = np.sort(rest[:n_test]), np.sort(rest[n_test:])
+    phrases = {
+        "seen": make_phrases(symbols, pool, settings.n_phrases, rng, settings.keep),
+        "novel": make_phrases(symbols, held, settings.n_phrases, rng, settings.keep),
+    }
+    return Setup(
+        features=features,
+        symbols=symbols,
+        readings=composed.true_readings(symbols),
+        vae=vae,
+        scale=scale,
+        mu=mu,
+        logvar=logvar,
+        pool=pool,
+        test=test,
+        held=held,
+        phrases=phrases,
+        settings=settings,
+    )
+
+
+def labelled_rows(
+    symbols: np.ndarray, pool: np.ndarray, per_word: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``per_word`` pool sounds carrying each word (their union, sorted); ``0``: the whole pool."""
+    if per_word == 0:
+        return np.asarray(pool)
+    if per_word < 0:
+        raise ValueError(f"labels per word must be >= 0 (0: the whole pool), got {per_word}.")
+    chosen: set[int] = set()
+    for j in range(symbols.shape[1]):
+        carriers = pool[symbols[pool, j] > 0]
+        chosen.update(rng.choice(carriers, size=min(per_word, len(carriers)), replace=False).tolist())
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+@torch.no_grad()
+def imagined_logmels(
+    setup: Setup, mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, seed: int = 0
+) -> np.ndarray:
+    """Log-mels ``[rows, n_samples, mels, frames]`` decoded from codes drawn from N(mu, exp(logvar))."""
+    generator = torch.Generator().manual_seed(seed)
+    eps = torch.randn((len(mu), n_samples, mu.shape[1]), generator=generator)
+    z = (mu[:, None] + torch.exp(0.5 * logvar[:, None]) * eps).reshape(-1, mu.shape[1])
+    shape = setup.features.shape[1:]
+    logmels = loudness.from_level_channel(
+        setup.vae.decode(z), shape, setup.scale, level_gain=recipe.FULL.level_gain
+    )
+    return logmels.reshape(len(mu), n_samples, *shape)
+
+
+def imagine(
+    setup: Setup, mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, seed: int = 0
+) -> np.ndarray:
+    """Audio ``[rows, n_samples, samples]`` of :func:`imagined_logmels`, through Griffin-Lim."""
+    logmels = imagined_logmels(setup, mu, logvar, n_samples, seed)
+    return to_audio(logmels.reshape(-1, *logmels.shape[2:]), setup.settings.gl_iter).reshape(
+        len(mu), n_samples, -1
+    )
+
+
+def to_audio(logmels: np.ndarray, gl_iter: int = 16) -> np.ndarray:
+    """Log-mels of the compositional dataset's features as audio (Griffin-Lim, seeded)."""
+    return LogMel(sr=compositional.SR).invert(logmels, n_iter=gl_iter)
+
+
+def judge_phrases(phrases: np.ndarray, audio: np.ndarray) -> list[dict[str, Any]]:
+    """Per phrase, :func:`course_lib.scan.composed.judged_scores` of its sounds ``audio[phrase]``."""
+    judged = judges.judge(audio.reshape(-1, audio.shape[-1]), compositional.SR, descriptors=False)
+    per = audio.shape[1]
+    out = []
+    for i, p in enumerate(phrases):
+        asked = composed.wanted(p)
+        table = judged.iloc[i * per : (i + 1) * per]
+        hits = {f"hit {name}": float((table[name] == word).mean()) for name, word in asked.items()}
+        out.append({**composed.judged_scores(table, asked), **hits})
+    return out
+
+
+def _summary(scores: list[dict[str, Any]]) -> dict[str, float]:
+    """Means over phrases: accuracy, diversity and each attribute's hit rate (over phrases asking it)."""
+    frame = pd.DataFrame(scores)
+    return {c: float(frame[c].mean()) for c in frame.columns}
+
+
+def _rows(
+    base: dict[str, Any], direction: str, split: str, method: str, values: dict[str, float]
+) -> list[dict]:
+    where = {"direction": direction, "split": split, "method": method}
+    return [{**base, **where, "measure": k, "value": v} for k, v in values.items()]
+
+
+def _reading_scores(predicted: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    hits = {r: float((predicted[r].to_numpy() == truth[r].to_numpy()).mean()) for r in composed.READINGS}
+    return {"accuracy": float(np.mean(list(hits.values()))), **{f"hit {r}": v for r, v in hits.items()}}
+
+
+def _codes(readings: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
+    names = [sorted(readings[r].unique()) for r in composed.READINGS]
+    columns = zip(composed.READINGS, names, strict=True)
+    codes = np.stack(
+        [readings[r].map({w: i for i, w in enumerate(n)}).to_numpy() for r, n in columns], axis=1
+    )
+    return codes, names
+
+
+def _probe_readings(setup: Setup, rows: np.ndarray, targets: np.ndarray, seed: int) -> pd.DataFrame:
+    """Readings of ``targets`` by logistic regressions on the posterior means, fitted on ``rows``."""
+    codes, names = _codes(setup.readings)
+    mu = setup.mu.numpy()
+    predicted = probe_predict(fit_probe(mu[rows], codes[rows], seed=seed), mu[targets])
+    return pd.DataFrame(
+        {
+            r: np.array(n)[predicted[:, j]]
+            for j, (r, n) in enumerate(zip(composed.READINGS, names, strict=True))
+        }
+    )
+
+
+def _classifier_readings(setup: Setup, rows: np.ndarray, targets: np.ndarray, seed: int) -> pd.DataFrame:
+    """Readings of ``targets`` by one MLP per reading (a hidden layer of 128), fitted on ``rows``."""
+    from sklearn.neural_network import MLPClassifier
+
+    mu = setup.mu.numpy()
+    out = {}
+    for r in composed.READINGS:
+        classifier = MLPClassifier((128,), max_iter=2000, random_state=seed)
+        out[r] = classifier.fit(mu[rows], setup.readings[r].to_numpy()[rows]).predict(mu[targets])
+    return pd.DataFrame(out)
+
+
+def few_label_trial(
+    setup: Setup, per_word: int, seed: int, progress: bool = False
+) -> tuple[list[dict], SCAN]:
+    """Train SCAN with ``per_word`` labels per word (seed ``seed``) and score both directions."""
+    s = setup.settings
+    rng = np.random.default_rng(1000 + seed)
+    labelled = labelled_rows(setup.symbols, setup.pool, per_word, rng)
+    rows = rng.choice(labelled, size=s.n_pairs)
+    words = composed.partial_symbols(setup.symbols[rows], rng, s.keep)
+    scan, _ = fit_scan(
+        words, setup.mu[rows], setup.logvar[rows], epochs=s.scan_epochs, seed=seed, progress=progress
+    )
+    scan.eval()
+    base = {"labels_per_word": per_word, "seed": seed, "labelled_sounds": len(labelled)}
+    out: list[dict] = []
+    for split, targets in (("seen", setup.test), ("novel", setup.held)):
+        truth = setup.readings.iloc[targets]
+        read = composed.read_words(scan.word_probs(setup.mu[targets]).numpy(), s.keep)
+        out += _rows(base, "sound->words", split, "SCAN", _reading_scores(read, truth))
+        probe = _probe_readings(setup, labelled, targets, seed)
+        out += _rows(base, "sound->words", split, "probe (same labels)", _reading_scores(probe, truth))
+    for split, phrases in setup.phrases.items():
+        with torch.no_grad():
+            mu, logvar = scan.encode(torch.from_numpy(phrases.astype(np.float32)))
+        sounds = imagine(setup, mu, logvar, s.n_samples, seed=seed)
+        out += _rows(base, "words->sound", split, "SCAN", _summary(judge_phrases(phrases, sounds)))
+    return out, scan
+
+
+def reference_rows(setup: Setup) -> list[dict]:
+    """The references, which no number of labels changes (``labels_per_word`` is empty).
+
+    Sound -> words: a supervised MLP given the whole pool, and always answering the pool's most
+    frequent reading (chance). Words -> sound: codes from the prior, and real sounds that satisfy
+    each phrase.
+    """
+    s = setup.settings
+    rng = np.random.default_rng(7)
+    base = {"labels_per_word": np.nan, "seed": 0, "labelled_sounds": len(setup.pool)}
+    out: list[dict] = []
+    for split, targets in (("seen", setup.test), ("novel", setup.held)):
+        truth = setup.readings.iloc[targets]
+        supervised = _classifier_readings(setup, setup.pool, targets, seed=0)
+        out += _rows(
+            base, "sound->words", split, "supervised MLP (whole pool)", _reading_scores(supervised, truth)
+        )
+        majority = pd.DataFrame(
+            {r: [setup.readings[r].iloc[setup.pool].mode()[0]] * len(targets) for r in composed.READINGS}
+        )
+        out += _rows(base, "sound->words", split, "chance", _reading_scores(majority, truth))
+    for split, phrases in setup.phrases.items():
+        zeros = torch.zeros(len(phrases), setup.mu.shape[1])
+        sounds = imagine(setup, zeros, zeros, s.n_samples, seed=0)
+        out += _rows(base, "words->sound", split, "prior samples", _summary(judge_phrases(phrases, sounds)))
+        real = []
+        for p in phrases:
+            fits = np.flatnonzero(((setup.symbols & p) == p).all(axis=1))
+            real.append(rng.choice(fits, size=s.n_samples, replace=len(fits) < s.n_samples))
+        sounds = to_audio(setup.features[np.concatenate(real)], s.gl_iter).reshape(
+            len(phrases), s.n_samples, -1
+        )
+        out += _rows(base, "words->sound", split, "real sounds", _summary(judge_phrases(phrases, sounds)))
+    return out
+
+
+def run(
+    settings: Settings, progress: bool = True, retrain: bool = True, publish: bool = True
+) -> pd.DataFrame:
+    """The whole experiment as a tidy DataFrame; with ``publish``, writes the SCAN checkpoint too."""
+    seed_everything(0)
+    setup = prepare(settings, progress=progress, retrain=retrain)
+    rows = reference_rows(setup)
+    trials = [(n, seed) for n in settings.labels for seed in settings.seeds]
+    for n, seed in tqdm(trials, desc="SCAN trials", disable=not progress):
+        trial_rows, scan = few_label_trial(setup, n, seed)
+        rows += trial_rows
+        if publish and n == 0 and seed == settings.seeds[0]:
+            save_half(scan, WORDS_MODEL, keep=settings.keep, epochs=settings.scan_epochs, seed=seed)
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n")[0])
+    parser.add_argument("--fast", action="store_true", help="the FAST settings (smoke test)")
+    parser.add_argument("--out", type=Path, default=None, help="output CSV (default results/; fast: data/)")
+    args = parser.parse_args(argv)
+    settings, fast = pick_settings(args, FAST, FULL)
+    if args.out is None:  # a smoke run never overwrites the committed results
+        args.out = (
+            data_dir() / "scan_compositional_fast.csv" if fast else RESULTS_DIR / "scan_compositional.csv"
+        )
+    torch.set_num_threads(1)
+    start = time.process_time()
+    frame = run(settings, retrain=not fast, publish=not fast)
+    path = write_csv(frame, args.out)
+    print(f"{path}: {len(frame)} rows, {time.process_time() - start:.0f} CPU seconds")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

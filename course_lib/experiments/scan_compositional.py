@@ -6,9 +6,9 @@ checkpoints. Reproduce with::
     python -m course_lib.experiments.scan_compositional         # about 20 CPU minutes
     python -m course_lib.experiments.scan_compositional --fast  # a smoke run (never overwrites the files)
 
-It writes ``results/scan_compositional.csv`` and two checkpoints under ``results/checkpoints``:
-``scan_sound_model.pt`` (the sound model, float16 weights) and ``scan_words.pt`` (SCAN trained with
-every label, seed 0).
+It writes ``results/scan_compositional.csv`` and two checkpoints under
+``results/checkpoints/scan_compositional``: ``sound_model.pt`` (the sound model, float16 weights) and
+``words.pt`` (SCAN trained with every label of the pool, seed 0).
 
 1. **The sound model** is chapter 3's best unsupervised recipe (:mod:`course_lib.experiments.weak_sweep`:
    level-channel inputs with level gain 4, the same MLP, beta-TCVAE at the same beta) trained without
@@ -61,9 +61,9 @@ from course_lib.scan.baselines import fit_probe, probe_predict
 from course_lib.scan.fitting import fit_scan
 from course_lib.train import fit
 
-CHECKPOINTS = RESULTS_DIR / "checkpoints"
-SOUND_MODEL = CHECKPOINTS / "scan_sound_model.pt"
-WORDS_MODEL = CHECKPOINTS / "scan_words.pt"
+CHECKPOINTS = RESULTS_DIR / "checkpoints" / "scan_compositional"
+SOUND_MODEL = CHECKPOINTS / "sound_model.pt"
+WORDS_MODEL = CHECKPOINTS / "words.pt"
 RECIPE_BETA: float = dict(recipe.FULL.runs)["beta_tcvae"]
 """Chapter 3's beta for beta-TCVAE."""
 

@@ -64,6 +64,7 @@ from course_lib.train import fit
 CHECKPOINTS = RESULTS_DIR / "checkpoints" / "scan_compositional"
 SOUND_MODEL = CHECKPOINTS / "sound_model.pt"
 WORDS_MODEL = CHECKPOINTS / "words.pt"
+COMMAND = "python -m course_lib.experiments.scan_compositional"
 RECIPE_BETA: float = dict(recipe.FULL.runs)["beta_tcvae"]
 """Chapter 3's beta for beta-TCVAE."""
 
@@ -144,11 +145,8 @@ def _load_half(model: torch.nn.Module, path: str | Path, command: str) -> dict[s
     return payload.get("meta", {})
 
 
-COMMAND = "python -m course_lib.experiments.scan_compositional"
-
-
 def load_sound_model(path: str | Path = SOUND_MODEL) -> tuple[VAE, dict[str, Any]]:
-    """The committed sound model (float32, eval mode) and its meta (beta, epochs, level scale)."""
+    """The committed sound model (float32, eval mode) and its meta (beta, epochs, dataset seed)."""
     model = recipe.make_model(recipe.FULL, 64 * 32 + 1)
     return model, _load_half(model, path, COMMAND)
 
@@ -165,7 +163,8 @@ class Setup:
 
     ``mu``/``logvar`` [N, z]: the sound model's posterior of every sound; ``readings``: the true
     readings (:func:`course_lib.scan.composed.true_readings`); ``pool``/``test``/``held``: row indices;
-    ``phrases``: k-hot phrases per set (``seen``, ``novel``) with the rows they were drawn from.
+    ``phrases``: k-hot phrases per set, ``seen`` (drawn from pool sounds) and ``novel`` (from held-out
+    sounds); ``scale``: the level standardisation that turns decoded codes back into log-mels.
     """
 
     features: np.ndarray

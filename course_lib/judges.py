@@ -20,10 +20,11 @@ power spectrum, 4096-point frames):
   :func:`harmonic_series`; pYIN's ``f0_hz`` jumps an octave down on the breathy, darkened flute)
   >= 214 Hz, the geometric middle of the closest low and high pitches, 147 Hz (D3) and 311 Hz (D#4);
 * brightness: :func:`spectral_slope_db` >= -9 dB/octave, the sources' own tilt, halfway between dark
-  (-15) and bright (-3): the slope of the mean power per frequency bin in half-octave bands from the
-  filter's 500 Hz corner to 4 kHz. It needs no pitch (chapter 1's ``slope`` needs pYIN's f0, which a
-  mix of two notes lacks) and no resolved peak, so it also reads sounds rebuilt from log-mels by
-  Griffin-Lim (all 1056 sounds right, both as rendered and through Griffin-Lim);
+  (-15) and bright (-3): the slope of the mean power per frequency bin (2048-point frames) in
+  half-octave bands from the filter's 500 Hz corner to 4 kHz. It needs no pitch (chapter 1's
+  ``slope`` needs pYIN's f0, which a mix of two notes lacks) and no resolved peak, so it also reads
+  sounds rebuilt from log-mels by Griffin-Lim (all 1056 sounds right, as rendered and through
+  Griffin-Lim);
 * partials: :func:`partial_stretch` B >= 5e-4, half of the inharmonic B = 1e-3 (harmonic: 0). It is
   chapter 1's ``stiffness`` fitted on the strongest harmonic series instead of pYIN's pitch,
   which misses some breathy or inharmonic notes (97.9 % of the solos right, against 89.6 %);

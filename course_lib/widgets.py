@@ -67,6 +67,42 @@ def _sound_uris(audio: np.ndarray, sr: int) -> list[str]:
     return ["data:audio/wav;base64," + _wav_base64(clip, sr, gain) for clip in clips]
 
 
+def _explorer_page(
+    kind: str, uid: str, title: str, controls: str, data: dict, first: int, *, image_style: str, script: str
+) -> HTML:
+    """The markup the explorers share: a title, their ``controls``, a picture and a player.
+
+    ``data`` holds the ``images`` and ``sounds`` (data URIs, one per cell) and whatever ``script``
+    reads; ``first`` is the cell shown on load. ``script`` is JavaScript that defines ``pick()``,
+    returning the index of the chosen cell (and updating its own labels), and ``controls``, the
+    elements whose change or input redraws the page.
+    """
+    sounds = data["sounds"]
+    player = f'<audio id="{uid}-audio" controls src="{sounds[first]}"></audio>' if sounds else ""
+    return HTML(f"""
+<div class="course-{kind}-explorer" id="{uid}" style="font-family:sans-serif;max-width:640px">
+  <div style="font-weight:bold">{html.escape(title)}</div>
+  {controls}
+  <div><img id="{uid}-img" src="{data["images"][first]}" alt="{html.escape(title)}"
+    style="image-rendering:pixelated;{image_style};max-width:100%"></div>
+  {player}
+</div>
+<script>
+(function() {{
+  const data = {json.dumps(data)}, uid = "{uid}";
+  {script}
+  function show() {{
+    const k = pick();
+    document.getElementById(uid + "-img").src = data.images[k];
+    const player = document.getElementById(uid + "-audio");
+    if (player && data.sounds.length) {{ player.src = data.sounds[k]; }}
+  }}
+  controls.forEach(c => {{ c.addEventListener("change", show); c.addEventListener("input", show); }});
+  show();
+}})();
+</script>""")
+
+
 def static_explorer(
     frames: np.ndarray,
     values: Sequence[float],
@@ -94,36 +130,22 @@ def static_explorer(
     options = "".join(
         f'<option value="{d}">{html.escape(str(label))}</option>' for d, label in enumerate(dim_labels)
     )
-    data = json.dumps({"images": images, "sounds": sounds, "steps": n_steps})
-    labels = json.dumps([f"{v:+.2f}" for v in values])
     middle = n_steps // 2
-    player = f'<audio id="{uid}-audio" controls src="{sounds[middle]}"></audio>' if sounds else ""
-    markup = f"""
-<div class="course-static-explorer" id="{uid}" style="font-family:sans-serif;max-width:640px">
-  <div style="font-weight:bold">{html.escape(title)}</div>
-  <label>latent <select id="{uid}-dim">{options}</select></label>
+    controls = f"""<label>latent <select id="{uid}-dim">{options}</select></label>
   <label style="margin-left:1em">value <input id="{uid}-step" type="range" min="0" max="{n_steps - 1}"
     value="{middle}" step="1" style="vertical-align:middle"></label>
-  <span id="{uid}-value"></span>
-  <div><img id="{uid}-img" src="{images[middle]}" alt="decoded spectrogram"
-    style="image-rendering:pixelated;height:320px;width:auto;max-width:100%"></div>
-  {player}
-</div>
-<script>
-(function() {{
-  const data = {data}, labels = {labels}, uid = "{uid}";
-  const dim = document.getElementById(uid + "-dim"), step = document.getElementById(uid + "-step");
-  function show() {{
-    const k = Number(dim.value) * data.steps + Number(step.value);
-    document.getElementById(uid + "-img").src = data.images[k];
-    document.getElementById(uid + "-value").textContent = labels[Number(step.value)];
-    const player = document.getElementById(uid + "-audio");
-    if (player && data.sounds.length) {{ player.src = data.sounds[k]; }}
-  }}
-  dim.addEventListener("change", show); step.addEventListener("input", show); show();
-}})();
-</script>"""
-    return HTML(markup)
+  <span id="{uid}-value"></span>"""
+    script = """const dim = document.getElementById(uid + "-dim");
+  const step = document.getElementById(uid + "-step");
+  const controls = [dim, step];
+  function pick() {
+    document.getElementById(uid + "-value").textContent = data.labels[Number(step.value)];
+    return Number(dim.value) * data.steps + Number(step.value);
+  }"""
+    data = {"images": images, "sounds": sounds, "steps": n_steps, "labels": [f"{v:+.2f}" for v in values]}
+    return _explorer_page(
+        "static", uid, title, controls, data, middle, image_style="height:320px;width:auto", script=script
+    )
 
 
 def grid_explorer(
@@ -164,41 +186,27 @@ def grid_explorer(
     pngs = _image_uris(images, scale=scale, cmap=cmap, flip=flip)
     sounds = _sound_uris(audio, sr) if audio is not None else []
     uid = "grid-" + hashlib.sha1(images.tobytes()).hexdigest()[:10]  # stable across runs
-    data = json.dumps(
-        {"images": pngs, "sounds": sounds, "cols": n_cols, "rows": [str(v) for v in row_values],
-         "colv": [str(v) for v in col_values]}
-    )  # fmt: skip
     r0, c0 = n_rows // 2, n_cols // 2
-    first = r0 * n_cols + c0
-    player = f'<audio id="{uid}-audio" controls src="{sounds[first]}"></audio>' if sounds else ""
-    markup = f"""
-<div class="course-grid-explorer" id="{uid}" style="font-family:sans-serif;max-width:640px">
-  <div style="font-weight:bold">{html.escape(title)}</div>
-  <label>{html.escape(row_name)} <input id="{uid}-row" type="range" min="0" max="{n_rows - 1}" value="{r0}"
-    step="1" style="vertical-align:middle"></label> <span id="{uid}-rv"></span>
+    controls = f"""<label>{html.escape(row_name)} <input id="{uid}-row" type="range" min="0"
+    max="{n_rows - 1}" value="{r0}" step="1" style="vertical-align:middle"></label>
+  <span id="{uid}-rv"></span>
   <label style="margin-left:1em">{html.escape(col_name)} <input id="{uid}-col" type="range" min="0"
     max="{n_cols - 1}" value="{c0}" step="1" style="vertical-align:middle"></label>
-  <span id="{uid}-cv"></span>
-  <div><img id="{uid}-img" src="{pngs[first]}" alt="{html.escape(title)}"
-    style="image-rendering:pixelated;width:{int(size[0])}px;height:{int(size[1])}px;max-width:100%"></div>
-  {player}
-</div>
-<script>
-(function() {{
-  const data = {data}, uid = "{uid}";
-  const row = document.getElementById(uid + "-row"), col = document.getElementById(uid + "-col");
-  function show() {{
-    const k = Number(row.value) * data.cols + Number(col.value);
-    document.getElementById(uid + "-img").src = data.images[k];
+  <span id="{uid}-cv"></span>"""
+    script = """const row = document.getElementById(uid + "-row");
+  const col = document.getElementById(uid + "-col");
+  const controls = [row, col];
+  function pick() {
     document.getElementById(uid + "-rv").textContent = data.rows[Number(row.value)];
     document.getElementById(uid + "-cv").textContent = data.colv[Number(col.value)];
-    const player = document.getElementById(uid + "-audio");
-    if (player && data.sounds.length) {{ player.src = data.sounds[k]; }}
-  }}
-  row.addEventListener("input", show); col.addEventListener("input", show); show();
-}})();
-</script>"""
-    return HTML(markup)
+    return Number(row.value) * data.cols + Number(col.value);
+  }"""
+    data = {"images": pngs, "sounds": sounds, "cols": n_cols, "rows": [str(v) for v in row_values],
+            "colv": [str(v) for v in col_values]}  # fmt: skip
+    size_style = f"width:{int(size[0])}px;height:{int(size[1])}px"
+    return _explorer_page(
+        "grid", uid, title, controls, data, r0 * n_cols + c0, image_style=size_style, script=script
+    )
 
 
 def choice_explorer(
@@ -239,30 +247,15 @@ def choice_explorer(
         + "</select></label>"
         for k, (name, choices) in enumerate(axes)
     )
-    data = json.dumps({"images": pngs, "sounds": sounds, "strides": strides})
-    player = f'<audio id="{uid}-audio" controls src="{sounds[0]}"></audio>' if sounds else ""
-    markup = f"""
-<div class="course-choice-explorer" id="{uid}" style="font-family:sans-serif;max-width:640px">
-  <div style="font-weight:bold">{html.escape(title)}</div>
-  <div>{menus}</div>
-  <div><img id="{uid}-img" src="{pngs[0]}" alt="{html.escape(title)}"
-    style="image-rendering:pixelated;width:{int(size[0])}px;height:{int(size[1])}px;max-width:100%"></div>
-  {player}
-</div>
-<script>
-(function() {{
-  const data = {data}, uid = "{uid}";
-  const menus = data.strides.map((_, k) => document.getElementById(uid + "-axis" + k));
-  function show() {{
-    const k = menus.reduce((sum, menu, i) => sum + Number(menu.value) * data.strides[i], 0);
-    document.getElementById(uid + "-img").src = data.images[k];
-    const player = document.getElementById(uid + "-audio");
-    if (player && data.sounds.length) {{ player.src = data.sounds[k]; }}
-  }}
-  menus.forEach(menu => menu.addEventListener("change", show)); show();
-}})();
-</script>"""
-    return HTML(markup)
+    script = """const controls = data.strides.map((_, k) => document.getElementById(uid + "-axis" + k));
+  function pick() {
+    return controls.reduce((sum, menu, i) => sum + Number(menu.value) * data.strides[i], 0);
+  }"""
+    data = {"images": pngs, "sounds": sounds, "strides": strides}
+    size_style = f"width:{int(size[0])}px;height:{int(size[1])}px"
+    return _explorer_page(
+        "choice", uid, title, f"<div>{menus}</div>", data, 0, image_style=size_style, script=script
+    )
 
 
 def latent_sliders(

@@ -190,14 +190,17 @@ def evaluate(
     return _mean_logs(totals, n)
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, **meta: Any) -> Path:
+def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, half: bool = False, **meta: Any) -> Path:
     """Save ``model.state_dict()`` and ``meta`` (plain Python values) atomically; return the path.
 
     Writes a temporary file in the same folder, then renames it over ``path``: a crash never leaves
-    a half-written checkpoint.
+    a half-written checkpoint. ``half``: store the weights in float16 (a small file to commit);
+    :func:`load_checkpoint` casts them back to the model's dtype.
     """
     path = Path(path)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() for k, v in state.items()}
     with atomic_path(path) as tmp:
         torch.save({"state_dict": state, "meta": meta}, tmp)
     return path

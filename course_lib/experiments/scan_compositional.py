@@ -52,14 +52,14 @@ from course_lib.config import RESULTS_DIR, data_dir, seed_everything
 from course_lib.experiments import pick_settings
 from course_lib.experiments import weak_sweep as recipe
 from course_lib.features import LogMel
-from course_lib.files import atomic_path, write_csv
+from course_lib.files import write_csv
 from course_lib.latents import posterior
 from course_lib.models.scan import SCAN
 from course_lib.models.vae import VAE
 from course_lib.scan import composed
 from course_lib.scan.baselines import fit_probe, probe_predict
 from course_lib.scan.fitting import fit_scan
-from course_lib.train import fit
+from course_lib.train import fit, load_checkpoint, save_checkpoint
 
 CHECKPOINTS = RESULTS_DIR / "checkpoints" / "scan_compositional"
 SOUND_MODEL = CHECKPOINTS / "sound_model.pt"
@@ -127,34 +127,25 @@ def train_sound_model(inputs: torch.Tensor, epochs: int, seed: int = 0, progress
     return model.eval()
 
 
-def save_half(model: torch.nn.Module, path: str | Path, **meta: Any) -> Path:
-    """Save ``model``'s weights in float16 (a small committed file) and ``meta``, atomically."""
-    state = {k: v.detach().half() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": state, "meta": meta}, tmp)
-    return Path(path)
-
-
-def _load_half(model: torch.nn.Module, path: str | Path, command: str) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no {path}: run {command}.")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
+def _load_committed(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
+    """:func:`course_lib.train.load_checkpoint` of a committed file (float16 weights), in eval mode."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no {path}: run {COMMAND}.")
+    meta = load_checkpoint(model, path)
     model.eval()
-    return payload.get("meta", {})
+    return meta
 
 
 def load_sound_model(path: str | Path = SOUND_MODEL) -> tuple[VAE, dict[str, Any]]:
     """The committed sound model (float32, eval mode) and its meta (beta, epochs, dataset seed)."""
     model = recipe.make_model(recipe.FULL, 64 * 32 + 1)
-    return model, _load_half(model, path, COMMAND)
+    return model, _load_committed(model, path)
 
 
 def load_words_model(path: str | Path = WORDS_MODEL) -> tuple[SCAN, dict[str, Any]]:
     """The committed SCAN (trained with every label of the pool, seed 0) and its meta."""
     model = SCAN(len(compositional.WORDS), recipe.FULL.z_dim)
-    return model, _load_half(model, path, COMMAND)
+    return model, _load_committed(model, path)
 
 
 @dataclass
@@ -220,7 +211,7 @@ def prepare(settings: Settings = FULL, progress: bool = True, retrain: bool = Fa
     if retrain:
         model = train_sound_model(inputs, settings.vae_epochs, progress=progress)
         meta = {"beta": RECIPE_BETA, "epochs": settings.vae_epochs, "dataset_seed": settings.dataset_seed}
-        save_half(model, SOUND_MODEL, **meta)
+        save_checkpoint(model, SOUND_MODEL, half=True, **meta)
     vae, _ = load_sound_model()
     mu, logvar = posterior(vae, inputs)
     rng = np.random.default_rng(settings.dataset_seed)
@@ -435,7 +426,9 @@ def run(
         trial_rows, scan = few_label_trial(setup, n, seed)
         rows += trial_rows
         if publish and n == 0 and seed == settings.seeds[0]:
-            save_half(scan, WORDS_MODEL, keep=settings.keep, epochs=settings.scan_epochs, seed=seed)
+            save_checkpoint(
+                scan, WORDS_MODEL, half=True, keep=settings.keep, epochs=settings.scan_epochs, seed=seed
+            )
     return pd.DataFrame(rows)
 
 

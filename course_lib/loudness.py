@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 RELATIVE_RANGE: float = 0.55
 """How far below its level a clip's values are kept (0.55 = 55 dB); anything lower reads as the floor."""
@@ -34,7 +34,7 @@ def _as_features(features: Tensor | np.ndarray) -> Tensor:
         raise ValueError(
             f"features must be [clips, ...] with at least one value per clip, got {tuple(x.shape)}."
         )
-    return x.to(torch.float64)
+    return x.detach().to(torch.float64)
 
 
 def power_level(features: Tensor | np.ndarray) -> Tensor:
@@ -90,17 +90,22 @@ def _check_gain(level_gain: float) -> None:
 
 
 def level_channel_inputs(
-    features: Tensor | np.ndarray, relative_range: float = RELATIVE_RANGE, level_gain: float = 1.0
+    features: Tensor | np.ndarray,
+    relative_range: float = RELATIVE_RANGE,
+    level_gain: float = 1.0,
+    scale: LevelScale | None = None,
 ) -> Tensor:
     """``[clips, values + 1]``: the flattened :func:`relative_features` and the standardised level last.
 
     The level is standardised, then multiplied by ``level_gain``: with a Gaussian decoder of fixed
     scale, a gain g makes an error on the level cost g^2 times more, as if it were g^2 values.
+    ``scale``: the mean and standard deviation to standardise with (default: those of ``features``;
+    pass a trained model's own to encode new clips the way it was trained).
     """
     _check_gain(level_gain)
     x = _as_features(features)
     level = power_level(x)
-    scale = _scale_of(level)
+    scale = _scale_of(level) if scale is None else LevelScale(*scale)
     standard = level_gain * (level - scale.mean) / scale.std
     flat = relative_features(x, level, relative_range).flatten(1)
     return torch.cat([flat, standard.to(torch.float32)[:, None]], dim=1)
@@ -132,3 +137,42 @@ def from_level_channel(
     relative = x[:, :-1].reshape(len(x), *shape)
     absolute = relative - relative_range + level.reshape(-1, *([1] * len(shape)))
     return torch.clamp(absolute, 0.0, 1.0).to(torch.float32).numpy()
+
+
+class LevelChannelModel(nn.Module):
+    """A VAE trained on :func:`level_channel_inputs`, seen from log-mels: log-mels in, log-mels out.
+
+    ``encode(features)`` takes log-mels ``[clips, *shape]`` (standardised with the model's own
+    ``scale``) and returns ``(mu, logvar)``; ``decode(z)`` returns log-mels ``[codes, *shape]`` in
+    [0, 1] (:func:`from_level_channel`). Chapter 5 grounds its words in chapter 3's model through it.
+    """
+
+    def __init__(
+        self,
+        vae: nn.Module,
+        shape: tuple[int, ...],
+        scale: LevelScale,
+        level_gain: float,
+        relative_range: float = RELATIVE_RANGE,
+    ) -> None:
+        super().__init__()
+        _check_gain(level_gain)
+        self.vae = vae
+        self.shape = tuple(int(n) for n in shape)
+        self.scale = LevelScale(*scale)
+        self.level_gain = level_gain
+        self.relative_range = relative_range
+
+    def encode(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """q(z|x) of log-mels ``[clips, *shape]``: ``(mu, logvar)``."""
+        if tuple(features.shape[1:]) != self.shape:
+            raise ValueError(f"features must be [clips, {self.shape}], got {tuple(features.shape)}.")
+        inputs = level_channel_inputs(features, self.relative_range, self.level_gain, self.scale)
+        return self.vae.encode(inputs.to(next(self.vae.parameters()).device))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Log-mels ``[codes, *shape]`` of the decoder's means (clipped to [0, 1])."""
+        decoded = self.vae.decode(z).cpu()
+        return torch.from_numpy(
+            from_level_channel(decoded, self.shape, self.scale, self.relative_range, self.level_gain)
+        )

@@ -75,3 +75,39 @@ def test_from_level_channel_inverts_the_inputs_above_the_floor():
 def test_level_scale_of_a_single_level_is_unit():
     scale = loudness.level_scale(torch.full((3, 2, 2), 0.5))
     assert scale.mean == pytest.approx(0.5) and scale.std == 1.0
+
+
+def test_level_channel_inputs_with_a_given_scale_standardise_like_the_training_set():
+    train, new = _clips(n=6), _clips(n=3, seed=1)
+    scale = loudness.level_scale(train)
+    inputs = loudness.level_channel_inputs(new, level_gain=4.0, scale=scale)
+    expected = 4.0 * (loudness.power_level(new) - scale.mean) / scale.std
+    torch.testing.assert_close(inputs[:, -1], expected.to(torch.float32))
+    # the clips of the training set get the same inputs with or without their own scale passed
+    torch.testing.assert_close(
+        loudness.level_channel_inputs(train, scale=scale), loudness.level_channel_inputs(train)
+    )
+
+
+def test_level_channel_model_takes_and_returns_log_mels():
+    from course_lib.models.vae import mlp_vae
+
+    torch.manual_seed(0)
+    x = _clips(n=5).to(torch.float32)
+    scale = loudness.level_scale(x)
+    vae = mlp_vae(8 * 5 + 1, 3, (16,), activation="relu", scale=0.1).eval()
+    model = loudness.LevelChannelModel(vae, (8, 5), scale, level_gain=4.0)
+    mu, logvar = model.encode(x)
+    expected_mu, _ = vae.encode(loudness.level_channel_inputs(x, level_gain=4.0, scale=scale))
+    torch.testing.assert_close(mu, expected_mu)
+    assert logvar.shape == (5, 3)
+    out = model.decode(mu)
+    assert out.shape == (5, 8, 5) and out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1
+    np.testing.assert_allclose(
+        out.numpy(), loudness.from_level_channel(vae.decode(mu), (8, 5), scale, level_gain=4.0)
+    )
+    assert len(list(model.parameters())) == len(list(vae.parameters()))  # a view, no weights of its own
+    with pytest.raises(ValueError, match=r"features must be \[clips, \(8, 5\)\]"):
+        model.encode(torch.zeros(2, 5, 8))
+    with pytest.raises(ValueError, match="level_gain"):
+        loudness.LevelChannelModel(vae, (8, 5), scale, level_gain=-1.0)

@@ -8,6 +8,7 @@ import torch
 
 from course_lib.datasets import load_toy_dataset
 from course_lib.experiments import weak_sweep as ws
+from course_lib.loudness import level_scale
 from course_lib.train import TensorLoader
 from course_lib.weak_pairs import PairLoader
 
@@ -95,6 +96,7 @@ def test_fast_command_writes_one_row_per_model_and_publishes_beside_its_runs(tmp
     name = ws.published_runs(frame).model.iloc[1]
     model, meta = ws.load_published(name, dataset.features[0].size + 1, published)
     assert meta["model_name"] == name and not model.training
+    assert meta["level_scale"] == pytest.approx(list(level_scale(dataset.features)))
     assert all(p.dtype == torch.float32 for p in model.parameters())
     with pytest.raises(FileNotFoundError, match="--publish"):
         ws.load_published("beta_vae", 10, tmp_path)
@@ -116,3 +118,26 @@ def test_published_checkpoints_are_the_chosen_runs():
     for run in ws.published_runs(frame).itertuples():
         _, meta = ws.load_published(run.model, n_inputs)
         assert (meta["model_name"], meta["beta"], meta["seed"]) == (run.model, run.beta, run.seed)
+
+
+def test_published_model_reads_log_mels_with_the_level_scale_it_was_trained_with():
+    from course_lib.loudness import level_channel_inputs
+
+    dataset = load_toy_dataset("static")
+    model, meta = ws.load_logmel_model("beta_tcvae")
+    assert model.scale.mean == pytest.approx(meta["level_scale"][0])
+    # the default grid's scale, not the static grid's: the model encodes every grid the way it was trained
+    assert model.scale != level_scale(dataset.features)
+    x = torch.as_tensor(dataset.features[:8], dtype=torch.float32)
+    mu, _ = model.encode(x)
+    inputs = level_channel_inputs(x, level_gain=ws.FULL.level_gain, scale=model.scale)
+    torch.testing.assert_close(mu, model.vae.encode(inputs)[0])
+    assert model.decode(mu).shape == (8, 64, 32)
+
+
+def test_a_checkpoint_without_its_level_scale_is_refused(tmp_path):
+    from course_lib.train import save_checkpoint
+
+    save_checkpoint(ws.make_model(ws.FULL, 64 * 32 + 1), tmp_path / "beta_tcvae.pt", model_name="beta_tcvae")
+    with pytest.raises(ValueError, match="no level scale.*--publish"):
+        ws.load_logmel_model("beta_tcvae", folder=tmp_path)

@@ -1,16 +1,18 @@
-"""Chapter 5's experiment: SCAN on a frozen beta-VAE, scored against the number of labelled sounds.
+"""Chapter 5's experiment: SCAN on chapter 3's frozen sound model, scored against the number of labels.
 
 Taught in chapters/05_scan.ipynb, which builds its frozen sound model, classifier and symbol sets with
 :func:`prepare` and runs :func:`few_label_trial` live. Run ``python -m course_lib.experiments.scan_eval``
-(``--fast`` for the small static grid). It builds the frozen beta-VAE and the factor classifier
-(loading their checkpoints when the chapter already trained them), then, for each number of labelled
+(``--fast`` for the small static grid). The sound model is chapter 3's best model without labels, the
+published beta-TCVAE of :mod:`course_lib.experiments.weak_sweep` (loaded, never retrained here), seen
+from log-mels (:class:`course_lib.loudness.LevelChannelModel`). It trains the factor classifier
+(loading its checkpoint when the chapter already trained it), then, for each number of labelled
 sounds per training symbol and each seed, trains SCAN and scores sound -> symbol, symbol -> sound
 (seen and novel concepts) against the supervised baselines and chance. Writes the tidy table
 ``results/scan_eval.csv`` (atomically). The run is defined by a :class:`Settings` (:data:`FULL` for the
 committed file, :data:`FAST` for a smoke test); command-line options override single fields.
 
-The parts, in the order the chapter uses them: :func:`make_model` (the frozen beta-VAE), :class:`Setup`
-and :func:`prepare` (beta-VAE, classifier, posteriors of every sound, symbol sets),
+The parts, in the order the chapter uses them: :class:`Setup` and :func:`prepare` (sound model,
+classifier, posteriors of every sound, symbol sets),
 :func:`generation_scores` (symbol -> sound) and :func:`few_label_trial` (one row per task and method).
 """
 
@@ -31,11 +33,10 @@ from tqdm.auto import tqdm
 
 from course_lib.config import RESULTS_DIR, data_dir, seed_everything
 from course_lib.datasets import load_toy_dataset
-from course_lib.experiments import pick_settings
+from course_lib.experiments import pick_settings, weak_sweep
 from course_lib.files import write_csv
 from course_lib.latents import posterior
-from course_lib.losses import make_vae_loss
-from course_lib.models.vae import VAE, mlp_vae
+from course_lib.loudness import LevelChannelModel
 from course_lib.scan.baselines import fit_probe, fit_symbol_regression, probe_predict, symbol_labels
 from course_lib.scan.classifier import FactorClassifier, fit_factor_classifier
 from course_lib.scan.fitting import decode_samples, encode_symbols, fit_scan
@@ -43,18 +44,15 @@ from course_lib.scan.pairs import make_pairs, symbols_up_to
 from course_lib.scan.scoring import attribute_accuracy, majority_chance, sound_to_symbol, symbol_scores
 from course_lib.scan.symbols import Symbol
 from course_lib.scan.vocabulary import Vocabulary, build_vocabulary
-from course_lib.train import History, fit
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The frozen sound model and classifier, and the grid of few-label trials."""
+    """The grid, the frozen sound model and the classifier, and the grid of few-label trials."""
 
     preset: str = "default"
-    z_dim: int = 10
-    beta: float = 4.0
-    hidden: tuple[int, ...] = (512, 128)
-    vae_epochs: int = 6
+    sound_model: str = "beta_tcvae"
+    """A published model of :mod:`course_lib.experiments.weak_sweep` (chapter 3's best without labels)."""
     classifier_epochs: int = 3
     labels: tuple[int, ...] = (1, 2, 5, 10, 30, 100, 0)
     """Labelled sounds per training symbol; 0 stands for unlimited (a fresh sound for every pair)."""
@@ -66,19 +64,15 @@ class Settings:
 FULL = Settings()
 """The settings of the committed ``results/scan_eval.csv``."""
 
-FAST = Settings(preset="static", vae_epochs=15, classifier_epochs=20)
-"""The small static grid (a smoke test; the chapter's fast mode)."""
-
-
-def make_model(settings: Settings = FULL, in_shape: Sequence[int] = (64, 32)) -> VAE:
-    """The chapter's beta-VAE: ReLU MLP encoder and mirrored decoder, Gaussian likelihood (scale 0.1)."""
-    return mlp_vae(tuple(in_shape), settings.z_dim, settings.hidden, activation="relu", scale=0.1)
+FAST = Settings(preset="static", classifier_epochs=20)
+"""The small static grid (a smoke test; the chapter's fast mode), encoded by the same sound model."""
 
 
 @dataclass
 class Setup:
     """Everything SCAN is trained and scored against (built once by :func:`prepare`).
 
+    ``vae``: the frozen sound model (log-mels in and out); ``meta``: its checkpoint's meta (beta, seed);
     ``mu``/``logvar`` [N, z]: q(z_x|x) of every sound of the grid; ``classes`` [N, K] their factors;
     ``pca`` [N, 32]: principal components of the log-mels (the probe baseline's input);
     ``test_rows``: the sounds scored for sound -> symbol; ``train_symbols``: symbols of 1-2 words;
@@ -87,8 +81,8 @@ class Setup:
     """
 
     vocabulary: Vocabulary
-    vae: VAE
-    vae_history: History
+    vae: LevelChannelModel
+    meta: dict[str, Any]
     classifier: FactorClassifier
     mu: Tensor
     logvar: Tensor
@@ -104,26 +98,18 @@ class Setup:
 def prepare(
     settings: Settings, *, seed: int = 0, n_test: int = 2000, n_novel: int = 24, progress: bool = True
 ) -> Setup:
-    """Load the dataset, train (or load) the beta-VAE and the factor classifier, encode every sound.
+    """Load the dataset and the frozen sound model, train (or load) the factor classifier, encode every sound.
 
-    Checkpoints go to ``config.data_dir()``, named after the settings. The classifier is trained on
-    the real log-mels **and** their reconstructions by the frozen beta-VAE (same labels), so that
+    The classifier's checkpoint goes to ``config.data_dir()``, named after the settings. It is trained
+    on the real log-mels **and** their reconstructions by the frozen sound model (same labels), so that
     the blur of the decoder alone does not count as a wrong attribute.
     """
     from sklearn.decomposition import PCA
 
     ds = load_toy_dataset(settings.preset, verbose=progress)
     x, classes = ds.tensors()
-    tag = f"{settings.preset}_z{settings.z_dim}_b{settings.beta:g}_s{seed}"
-    vae, history = fit(
-        lambda: make_model(settings, x.shape[1:]),
-        x,
-        epochs=settings.vae_epochs,
-        seed=seed,
-        loss_fn=make_vae_loss(beta=settings.beta),
-        checkpoint=data_dir() / f"ch05_vae_{tag}.pt",
-        progress=progress,
-    )
+    tag = f"{settings.preset}_{settings.sound_model}_s{seed}"
+    vae, meta = weak_sweep.load_logmel_model(settings.sound_model, tuple(x.shape[1:]))
     mu, logvar = posterior(vae, x)
     with torch.no_grad():
         recon = torch.cat([vae.decode(mu[i : i + 4096]).clamp(0, 1) for i in range(0, len(mu), 4096)])
@@ -149,7 +135,7 @@ def prepare(
     return Setup(
         vocabulary=vocabulary,
         vae=vae,
-        vae_history=history,
+        meta=meta,
         classifier=classifier,
         mu=mu,
         logvar=logvar,
@@ -232,7 +218,7 @@ def few_label_trial(
         "SCAN",
         attribute_accuracy(sound_to_symbol(scan, vocabulary, test_mu), truth).mean(),
     )
-    for name, feats in (("probe on beta-VAE means", setup.mu.numpy()), ("probe on log-mel PCA", setup.pca)):
+    for name, feats in (("probe on latent means", setup.mu.numpy()), ("probe on log-mel PCA", setup.pca)):
         probes = fit_probe(feats[rows], labels, seed=seed)
         add(
             "sound->symbol accuracy",

@@ -54,12 +54,12 @@ from course_lib.datasets import ToyDataset, load_toy_dataset
 from course_lib.experiments import pick_settings
 from course_lib.experiments.beta_sweep import FULL as BETA_SWEEP
 from course_lib.experiments.beta_sweep import score
-from course_lib.files import atomic_path, exclusive_lock, write_csv
+from course_lib.files import exclusive_lock, write_csv
 from course_lib.losses import batch_x, make_vae_loss
-from course_lib.loudness import level_channel_inputs
+from course_lib.loudness import LevelChannelModel, LevelScale, level_channel_inputs, level_scale
 from course_lib.models.vae import VAE, mlp_vae
 from course_lib.objectives import beta_tcvae_loss, make_ada_gvae_loss
-from course_lib.train import TensorLoader, save_checkpoint, train
+from course_lib.train import TensorLoader, load_checkpoint, save_checkpoint, train
 from course_lib.weak_pairs import PairLoader
 
 MODELS = ("beta_vae", "beta_tcvae", "ada_gvae", "gvae_known_k")
@@ -253,19 +253,21 @@ def publish(results: pd.DataFrame, runs_dir: str | os.PathLike, folder: str | os
             raise FileNotFoundError(
                 f"no checkpoint for {run.model} beta={run.beta:g} seed={run.seed}: {source}."
             )
-        payload = torch.load(source, map_location="cpu", weights_only=True)
-        payload["state_dict"] = {k: v.half() for k, v in payload["state_dict"].items()}
-        target = Path(folder) / f"{run.model}.pt"
-        with atomic_path(target) as tmp:
-            torch.save(payload, tmp)
-        written.append(target)
+        model = make_model(FULL, _n_inputs(source))
+        meta = load_checkpoint(model, source)
+        written.append(save_checkpoint(model, Path(folder) / f"{run.model}.pt", half=True, **meta))
     return written
+
+
+def _n_inputs(path: Path) -> int:
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    return int(next(v for k, v in state.items() if k.endswith("weight")).shape[1])
 
 
 def load_published(
     model_name: str, n_inputs: int, folder: str | os.PathLike = CHECKPOINTS
 ) -> tuple[VAE, dict]:
-    """The published model ``model_name`` (float32, eval mode) and its meta (beta, seed, settings)."""
+    """The published model ``model_name`` (float32, eval mode) and its meta (beta, seed, level scale)."""
     _check_model(model_name)
     path = Path(folder) / f"{model_name}.pt"
     if not path.exists():
@@ -273,9 +275,25 @@ def load_published(
             f"no {path}: run python -m course_lib.experiments.weak_sweep, then --publish."
         )
     model = make_model(FULL, n_inputs)
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
-    return model.eval(), payload.get("meta", {})
+    meta = load_checkpoint(model, path)
+    return model.eval(), meta
+
+
+def load_logmel_model(
+    model_name: str, shape: tuple[int, ...] = (64, 32), folder: str | os.PathLike = CHECKPOINTS
+) -> tuple[LevelChannelModel, dict]:
+    """The published model with log-mels ``[clips, *shape]`` in and out (:class:`LevelChannelModel`).
+
+    Its inputs are standardised with the level scale of the grid it was trained on (saved in its meta),
+    so it encodes the clips of any grid the way it saw its own.
+    """
+    model, meta = load_published(model_name, int(np.prod(shape)) + 1, folder)
+    if "level_scale" not in meta:
+        raise ValueError(
+            f"{Path(folder) / model_name}.pt has no level scale in its meta: publish it again "
+            "(python -m course_lib.experiments.weak_sweep --publish)."
+        )
+    return LevelChannelModel(model, shape, LevelScale(*meta["level_scale"]), FULL.level_gain), meta
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,12 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     dataset = load_toy_dataset(settings.preset)
     inputs = level_channel_inputs(dataset.features, level_gain=settings.level_gain)
+    scale = list(level_scale(dataset.features))  # saved with each run: how its inputs were standardised
     runs = [(m, b) for m, b in settings.runs if args.models is None or m in args.models]
     for model_name, beta in runs:
         for seed in settings.seeds:
             row, model = run_one(model_name, beta, seed, dataset, inputs, settings)
             path = checkpoint_path(runs_dir, model_name, beta, seed)
-            save_checkpoint(model, path, model_name=model_name, beta=beta, seed=seed)
+            save_checkpoint(model, path, model_name=model_name, beta=beta, seed=seed, level_scale=scale)
             merge_results(row, args.out)
             per_factor = ", ".join(f"{n} {row[f'mig_{n}']:.2f}" for n in dataset.factor_space.names)
             print(

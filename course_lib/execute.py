@@ -14,7 +14,7 @@ Sphinx. Three things make the build reliable and quick:
   the notebook and cell named.
 * **A cache that cannot lie.** A notebook is executed again only when its key changes: a hash of
   its cells, every file of ``course_lib``, ``pyproject.toml`` (the pins), the committed results
-  files and the fast/full mode. Otherwise the stored executed copy is reused.
+  files and published checkpoints, and the fast/full mode. Otherwise the stored executed copy is reused.
 
 The executed copies, with a ``_config.yml`` and ``_toc.yml`` for Jupyter Book, live in
 ``_build/executed`` (see :func:`stage_book`). Taught nowhere: this is the course's build tooling.
@@ -214,12 +214,12 @@ def _files_under(folder: Path, suffixes: tuple[str, ...]) -> Iterable[Path]:
 def environment_digest(root: Path = REPO_ROOT) -> str:
     """Hash of everything outside a notebook that can change its outputs.
 
-    ``course_lib`` (all Python files), ``pyproject.toml`` (the exact pins) and the committed
-    results files the chapters plot.
+    ``course_lib`` (all Python files), ``pyproject.toml`` (the exact pins), the committed results
+    files the chapters plot and the published checkpoints they load.
     """
     digest = hashlib.sha256()
     sources = [*_files_under(root / "course_lib", (".py",)), root / "pyproject.toml"]
-    sources += _files_under(root / "results", (".csv", ".json"))
+    sources += _files_under(root / "results", (".csv", ".json", ".pt"))
     for path in (p for p in sources if p.is_file()):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())

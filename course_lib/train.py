@@ -15,6 +15,10 @@ Taught in chapters/02_vae_mnist.ipynb; chapters 3-5 call :func:`train` or :func:
 * Checkpoints: ``train(..., checkpoint=path)`` loads the file if it was written by the same settings
   (model, optimiser, epochs, seed, loss function and its settings such as beta, capacity schedule,
   batching and data), otherwise trains and saves it atomically.
+* Published runs: the longest runs the chapters need are committed, in float16, under
+  :data:`PUBLISHED_RUNS` (``python -m course_lib.train --publish <checkpoint>``); ``train`` loads the
+  published copy of ``checkpoint`` (same file name) when its settings match, so building the book
+  does not repeat them.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from course_lib.config import seed_everything
+from course_lib.config import RESULTS_DIR, seed_everything
 from course_lib.files import atomic_path
 from course_lib.losses import LossFn, batch_x, make_vae_loss
 
@@ -206,6 +210,30 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, half: bool = F
     return path
 
 
+PUBLISHED_RUNS: Path = RESULTS_DIR / "checkpoints" / "runs"
+"""Committed float16 copies of long training runs, named like their checkpoints (:func:`publish_run`)."""
+
+
+def published_copy(checkpoint: str | os.PathLike) -> Path:
+    """Where the published copy of ``checkpoint`` lives: :data:`PUBLISHED_RUNS` / its file name."""
+    return PUBLISHED_RUNS / Path(checkpoint).name
+
+
+def publish_run(checkpoint: str | os.PathLike, folder: str | os.PathLike = PUBLISHED_RUNS) -> Path:
+    """Copy a :func:`train` checkpoint (weights, settings fingerprint, history) to ``folder``, float16."""
+    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    meta = payload.get("meta", {}) if isinstance(payload, dict) else {}
+    if "fingerprint" not in meta:
+        raise ValueError(
+            f"{checkpoint} was not written by train() (no settings fingerprint): nothing to publish."
+        )
+    state = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    target = Path(folder) / Path(checkpoint).name
+    with atomic_path(target) as tmp:
+        torch.save({"state_dict": state, "meta": meta}, tmp)
+    return target
+
+
 def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> dict[str, Any]:
     """Load a :func:`save_checkpoint` file into ``model`` (``weights_only=True``); return its meta."""
     path = Path(path)
@@ -317,6 +345,26 @@ def _fingerprint(
     }
 
 
+def _load_same_run(model: nn.Module, paths: Sequence[Path], fingerprint: dict[str, Any]) -> History | None:
+    """Load the first of ``paths`` written by the same run into ``model``; None (weights untouched) if none.
+
+    A file written with other settings is reported and skipped; the model keeps its initial weights.
+    """
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    for path in paths:
+        if not path.is_file():
+            continue
+        try:
+            meta = load_checkpoint(model, path)
+        except (RuntimeError, ValueError) as error:  # another architecture
+            meta = {"fingerprint": None, "error": str(error)}
+        if meta.get("fingerprint") == fingerprint:
+            return History(meta.get("history", []))
+        model.load_state_dict(initial)
+        warnings.warn(f"{path} was written with other settings; not using it.", stacklevel=3)
+    return None
+
+
 def train(
     model: nn.Module,
     loader: Any,
@@ -349,15 +397,10 @@ def train(
     fingerprint = None
     if checkpoint is not None:
         fingerprint = _fingerprint(model, opt, epochs, seed, loader, loss_fn, capacity_schedule)
-    if checkpoint is not None and Path(checkpoint).is_file():
-        try:
-            meta = load_checkpoint(model, checkpoint)
-        except (RuntimeError, ValueError) as error:  # another architecture: retrain
-            meta = {"fingerprint": None, "error": str(error)}
-        if meta.get("fingerprint") == fingerprint:
+        history = _load_same_run(model, [Path(checkpoint), published_copy(checkpoint)], fingerprint)
+        if history is not None:
             model.to(device).eval()
-            return History(meta.get("history", []))
-        warnings.warn(f"{checkpoint} was written with other settings; training again.", stacklevel=2)
+            return history
         seed_everything(seed)
         model.to(device)
     history, step, seen = History(), 0, 0
@@ -429,3 +472,21 @@ def fit(
         capacity_schedule=capacity_schedule,
     )
     return model, history
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m course_lib.train --publish CHECKPOINT...``: commit-sized copies of finished runs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m course_lib.train", description=main.__doc__)
+    parser.add_argument(
+        "--publish", nargs="+", required=True, metavar="CHECKPOINT", help="train() checkpoints"
+    )
+    args = parser.parse_args(argv)
+    for checkpoint in args.publish:
+        print(f"wrote {publish_run(checkpoint)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,3 +131,19 @@ def test_run_writes_one_row_per_run_and_skips_finished_rows(tmp_path, monkeypatc
     assert list((tmp_path / "data" / "checkpoints").glob("ch04_envelope_mlp_*.pt"))
     with pytest.raises(ValueError, match="kind must be one of"):
         exp.run(["envelope"], ["cnn"], [0], TINY, out, progress=False)
+
+
+def test_the_chapter_pair_is_published_and_loaded_without_training(tmp_path, monkeypatch):
+    from course_lib.datasets import load_toy_dataset
+    from course_lib.train import published_copy
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))  # a fresh clone: no checkpoint of our own
+    dataset = load_toy_dataset("envelope", verbose=False)
+    for kind in exp.KINDS:
+        path = exp.checkpoint_path("envelope", kind, 0, exp.FULL)
+        assert published_copy(path).is_file()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a published run with other settings would warn and retrain
+            model, history = exp.train_model(kind, dataset, 0, exp.FULL)
+        assert history["epoch"].tolist() == list(range(1, exp.FULL.epochs + 1))
+        assert not path.exists() and not model.training

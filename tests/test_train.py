@@ -209,3 +209,48 @@ def test_fingerprint_of_a_loss_with_a_nested_function_is_the_same_in_every_proce
     exec(source, first)  # noqa: S102 (a fixed string)
     exec(source, second)  # noqa: S102
     assert _describe(first["loss_fn"]) == _describe(second["loss_fn"])
+
+
+def test_a_retrained_run_starts_from_fresh_weights_not_from_the_stale_checkpoint(tiny_vae, tmp_path):
+    x, _ = _data(128)
+    path = tmp_path / "vae.pt"
+    train(tiny_vae(*SHAPE), TensorLoader(x, batch_size=32), epochs=1, checkpoint=path, progress=False)
+    reference = tiny_vae(*SHAPE)  # the same run trained without any file around
+    expected = train(reference, TensorLoader(x, batch_size=32), epochs=2, progress=False)
+    with pytest.warns(UserWarning, match="other settings"):
+        again = train(
+            tiny_vae(*SHAPE), TensorLoader(x, batch_size=32), epochs=2, checkpoint=path, progress=False
+        )
+    assert again.records[-1]["loss"] == pytest.approx(expected.records[-1]["loss"])
+
+
+def test_a_published_run_is_loaded_in_float16_and_a_stale_one_ignored(tiny_vae, tmp_path, monkeypatch):
+    from course_lib import train as train_module
+
+    monkeypatch.setattr(train_module, "PUBLISHED_RUNS", tmp_path / "published")
+    x, _ = _data(128)
+    first = tmp_path / "data" / "vae.pt"
+    model = tiny_vae(*SHAPE)
+    history = train(model, TensorLoader(x, batch_size=32), epochs=2, checkpoint=first, progress=False)
+    published = train_module.publish_run(first, tmp_path / "published")
+    assert published == train_module.published_copy(first)
+    state = torch.load(published, weights_only=True)["state_dict"]
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    first.unlink()  # a fresh clone: only the committed copy exists
+    loaded = tiny_vae(*SHAPE, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = train(loaded, TensorLoader(x, batch_size=32), epochs=2, checkpoint=first, progress=False)
+    assert again.records == history.records and not first.exists()  # loaded, nothing trained or written
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-2, rtol=1e-2)
+    with pytest.warns(
+        UserWarning, match="other settings"
+    ):  # other settings: trained, saved in the data folder
+        longer = train(
+            tiny_vae(*SHAPE), TensorLoader(x, batch_size=32), epochs=3, checkpoint=first, progress=False
+        )
+    assert len(longer) == 3 and first.exists()
+    save_checkpoint(model, tmp_path / "plain.pt")
+    with pytest.raises(ValueError, match="no settings fingerprint"):
+        train_module.publish_run(tmp_path / "plain.pt")

@@ -15,7 +15,10 @@ per-factor MIG) and, per factor, the normalised mutual information of the most i
 dimension (``mi_top_<factor>``: is the factor in the code at all?). One row per run goes to
 ``results/recurrent_vs_mlp.csv``, rewritten atomically after every run; a rerun skips the rows
 already there (``--restart`` starts afresh). The trained weights are kept as checkpoints under
-``config.data_dir()`` so that the chapter loads the seed-0 models instead of training them again.
+``config.data_dir()`` so that the chapter loads the seed-0 models instead of training them again;
+the chapter's pair (envelope, seed 0) is also published with the course
+(``python -m course_lib.train --publish`` on its two checkpoints: :data:`course_lib.train.PUBLISHED_RUNS`),
+so a fresh clone loads it too.
 A run is defined by a :class:`Settings` (:data:`FULL` for the committed file, :data:`FAST` for the
 smoke test).
 """

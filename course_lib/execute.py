@@ -419,6 +419,11 @@ def stage_book(
     stored there or, with ``as_stored`` (the test build) and for :data:`RENDERED_AS_STORED`, the
     notebook as the repository stores it. ``book/execution.md`` gets the timings of ``outcomes``.
     """
+    if Path(store).resolve() == Path(root).resolve():
+        raise ValueError(
+            f"the book is staged in a folder of its own, not in the repository ({root}): "
+            "it would overwrite _config.yml and _toc.yml."
+        )
     store.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     config.setdefault("execute", {})["execute_notebooks"] = "off"
@@ -527,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         for o in failed:
             print(f"\n{o.error}", file=sys.stderr)
         return 1
-    if not args.notebooks:
+    if not args.notebooks and args.store.resolve() != REPO_ROOT.resolve():  # --store . refreshes in place
         stage_book(args.store, outcomes)
     return 0
 

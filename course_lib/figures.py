@@ -1,7 +1,15 @@
-"""Small helpers shared by the chapters' figures.
+"""The course's colour policy and small helpers shared by the chapters' figures.
 
-Used in chapters/04_recurrent_attention.ipynb: :func:`legend_below` gathers the legends of a row of
-panels into one legend under the figure, so that no legend hides data.
+One colour scale per kind of value, in every chapter (chapters 1-5 and the library's plots):
+
+* :data:`SEQUENTIAL` (magma) for every image or heatmap of a quantity from zero up: spectrograms,
+  mutual information, MIG, r², attention weights, σ. Dark is low, bright is high.
+* :data:`DIVERGING` (vlag) for signed quantities centred on zero: correlations.
+* :data:`ORDERED` (viridis) for lines or points coloured by an ordered value (a factor's classes,
+  β): magma's bright end would vanish on the white background.
+
+:func:`legend_below` (chapter 4) gathers the legends of a row of panels into one legend under the
+figure, so that no legend hides data.
 """
 
 from __future__ import annotations
@@ -11,6 +19,13 @@ from collections.abc import Iterable
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+SEQUENTIAL = "magma"
+"""Images and heatmaps of a quantity from zero up (dark = low, bright = high)."""
+DIVERGING = "vlag"
+"""Heatmaps of a signed quantity centred on zero (blue = negative, red = positive)."""
+ORDERED = "viridis"
+"""Lines and points coloured by an ordered value."""
 
 
 def legend_below(

@@ -22,6 +22,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from course_lib.figures import SEQUENTIAL
+
 DEFAULT_DESCRIPTORS: tuple[str, ...] = ("f0_hz", "rms_db", "centroid_hz", "hnr_db", "slope")
 """Descriptor columns drawn by :func:`plot_descriptor_curves` by default."""
 DESCRIPTOR_AXES: dict[str, str] = {
@@ -256,7 +258,7 @@ def plot_traversal_grid(
     for d in range(n_dims):
         for s in range(n_steps):
             ax = axes[d, s]
-            ax.imshow(frames[d, s], origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax)
+            ax.imshow(frames[d, s], origin="lower", aspect="auto", cmap=SEQUENTIAL, vmin=vmin, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
             if s == 0:

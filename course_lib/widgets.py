@@ -24,11 +24,12 @@ import numpy as np
 from IPython.display import HTML, Audio
 
 from course_lib.audio import at_gain, common_gain, play
+from course_lib.figures import SEQUENTIAL
 from course_lib.traversals import check_grid
 
 
 def _spectrogram_png(
-    spec: np.ndarray, vmin: float, vmax: float, scale: int = 3, cmap: str = "magma", flip: bool = True
+    spec: np.ndarray, vmin: float, vmax: float, scale: int = 3, cmap: str = SEQUENTIAL, flip: bool = True
 ) -> bytes:
     """Encode a 2-D array as a small PNG; ``flip`` puts row 0 at the bottom (low frequencies)."""
     from matplotlib import colormaps
@@ -158,7 +159,7 @@ def grid_explorer(
     audio: np.ndarray | None = None,
     sr: int | None = None,
     title: str = "Explorer",
-    cmap: str = "magma",
+    cmap: str = SEQUENTIAL,
     flip: bool = True,
     scale: int = 3,
     size: tuple[int, int] = (360, 240),
@@ -235,7 +236,7 @@ def choice_explorer(
         )
     if audio is not None and (sr is None or np.asarray(audio).shape[: len(axes)] != shape):
         raise ValueError(f"audio must be [{', '.join(map(str, shape))}, samples] and comes with its rate sr.")
-    pngs = _image_uris(images.reshape(1, -1, *images.shape[-2:]), scale=3, cmap="magma", flip=True)
+    pngs = _image_uris(images.reshape(1, -1, *images.shape[-2:]), scale=3, cmap=SEQUENTIAL, flip=True)
     sounds = _sound_uris(audio, sr) if audio is not None else []
     uid = "choice-" + hashlib.sha1(images.tobytes()).hexdigest()[:10]  # stable across runs
     strides = [int(np.prod(shape[k + 1 :])) for k in range(len(shape))]
@@ -304,7 +305,7 @@ def latent_sliders(
         with out:
             out.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=(6, 2.6))
-            ax.imshow(spec, origin="lower", aspect="auto", cmap="magma")
+            ax.imshow(spec, origin="lower", aspect="auto", cmap=SEQUENTIAL)
             ax.set(xlabel="frame", ylabel="mel band", title="decoded log-mel spectrogram")
             plt.show()
             if to_audio is not None:

@@ -207,6 +207,15 @@ def test_stage_book_refuses_a_notebook_that_was_never_executed(tmp_path):
         execute.stage_book(tmp_path / "empty")
 
 
+def test_stage_book_never_writes_into_the_repository(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "_config.yml").write_text("title: mine\n")
+    with pytest.raises(ValueError, match="folder of its own"):
+        execute.stage_book(root, root=root)
+    assert (root / "_config.yml").read_text() == "title: mine\n"
+
+
 def test_timing_table_lists_every_notebook(tmp_path):
     outcomes = [execute.Outcome("book/tour.ipynb", "executed", 3.25), execute.Outcome("x.ipynb", "cached", 0)]
     table = execute.timing_table(outcomes, tmp_path)

@@ -22,8 +22,11 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==25.3"
-	$(BIN)/python -m pip install --quiet "torch==2.13.0" $(TORCH_PIP_ARGS)
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-compile "torch==2.13.0" $(TORCH_PIP_ARGS)
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
+	@# byte-compile on every core at once (pip compiles one file at a time); a file written for a
+	@# newer Python (in torch's own tests) fails to compile, harmlessly: nothing imports it
+	-@$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1
 	@touch $@
 
 # The widget and MathJax JavaScript, served by the built site itself (pinned npm packages, sha256-checked).

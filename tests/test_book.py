@@ -100,6 +100,50 @@ def test_every_page_stays_under_its_weight_budget(built_book):
     assert not heavy, f"pages over {PAGE_BUDGET_BYTES / 2**20:.0f} MiB (shorter or fewer sounds?): {heavy}"
 
 
+LESSONS = ["book/tour", *[name for name in _toc_files() if name.startswith("chapters/")]]
+"""The pages a learner reads as lessons (the instructor and build pages may talk about tooling)."""
+
+PROCESS_WORDS = (
+    "nbval",
+    "verdict",
+    "seed assignment",
+    "the issue",
+    "honest shortfall",
+    "bonus",
+    "fast mode",
+    "course_fast",
+    "quick mode",
+    "quick run",
+    "this page ran in",
+    "bench target",
+)
+"""Words about how the course was made or tested, never about the subject: a lesson has none."""
+
+
+def _prose(page: Path) -> str:
+    """The prose of a built page: no code or printed output, scripts, styles, tags or embedded data."""
+    html = page.read_text(encoding="utf-8")
+    html = re.sub(r"<(script|style|pre)\b.*?</\1>", " ", html, flags=re.S | re.I)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lessons_speak_to_the_learner_not_about_the_process(built_book, name):
+    text = _prose(built_book / f"{name}.html").lower()
+    found = {word: text.count(word) for word in PROCESS_WORDS if word in text}
+    assert not found, f"{name} talks about the process: {found}"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_every_figure_of_a_lesson_has_a_caption(built_book, name):
+    """Every plot is a numbered figure with a caption (a glue:figure), never a bare cell output."""
+    html = (built_book / f"{name}.html").read_text(encoding="utf-8")
+    html = re.sub(r"<figure\b.*?</figure>", " ", html, flags=re.S)  # captioned figures
+    html = re.sub(r"<script\b.*?</script>", " ", html, flags=re.S)  # widget state (the tour's slider)
+    bare = re.findall(r'<img[^>]+src="([^"]*_images/[^"]+)"', html)
+    assert not bare, f"{name} shows {len(bare)} figure(s) without a caption: {bare[:3]}"
+
+
 @pytest.fixture(scope="session")
 def served_book(built_book):
     """Serve the built site on a loopback port, like a static web host would."""

@@ -136,7 +136,7 @@ def _presets() -> dict[str, Preset]:
     tilt5 = _f("tilt", [-15, -12, -9, -6, -3], "brightness: spectral slope of partials and noise", "frame")
     tilt3 = _f("tilt", [-15, -9, -3], "brightness: spectral slope of partials and noise", "frame")
     odd_even = _f("odd_even", [-24, -12, 0], "hollowness: even partials attenuated (clarinet-like)", "frame")
-    inharm = _f("inharmonicity", [0, 2.5e-4, 1e-3], "stiffness: stretched partials (string -> bell)", "frame")
+    inharm = _f("inharmonicity", [0, 2.5e-4, 1e-3], "stiffness: stretched partials (stiff string)", "frame")
     hnr5 = _f("hnr", [0, 6, 12, 18, 24], "breathiness: harmonic-to-noise ratio", "frame")
     hnr3 = _f("hnr", [0, 12, 24], "breathiness: harmonic-to-noise ratio", "frame")
     attack4 = _f("attack", [5, 20, 80, 320], "onset: rise time of the note (click -> swell)", "note")

@@ -219,19 +219,29 @@ def published_copy(checkpoint: str | os.PathLike) -> Path:
     return PUBLISHED_RUNS / Path(checkpoint).name
 
 
+def copy_half(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy a :func:`save_checkpoint` file, floating weights in float16, atomically; return ``target``.
+
+    The meta is kept as it is; :func:`load_checkpoint` casts the weights back to the model's dtype.
+    """
+    payload = torch.load(source, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        raise ValueError(f"{source} is not a course checkpoint (no 'state_dict').")
+    state = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    target = Path(target)
+    with atomic_path(target) as tmp:
+        torch.save({"state_dict": state, "meta": payload.get("meta", {})}, tmp)
+    return target
+
+
 def publish_run(checkpoint: str | os.PathLike, folder: str | os.PathLike = PUBLISHED_RUNS) -> Path:
     """Copy a :func:`train` checkpoint (weights, settings fingerprint, history) to ``folder``, float16."""
-    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    meta = payload.get("meta", {}) if isinstance(payload, dict) else {}
+    meta = torch.load(checkpoint, map_location="cpu", weights_only=True).get("meta", {})
     if "fingerprint" not in meta:
         raise ValueError(
             f"{checkpoint} was not written by train() (no settings fingerprint): nothing to publish."
         )
-    state = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
-    target = Path(folder) / Path(checkpoint).name
-    with atomic_path(target) as tmp:
-        torch.save({"state_dict": state, "meta": meta}, tmp)
-    return target
+    return copy_half(checkpoint, Path(folder) / Path(checkpoint).name)
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> dict[str, Any]:

@@ -59,7 +59,7 @@ from course_lib.losses import batch_x, make_vae_loss
 from course_lib.loudness import LevelChannelModel, LevelScale, level_channel_inputs, level_scale
 from course_lib.models.vae import VAE, mlp_vae
 from course_lib.objectives import beta_tcvae_loss, make_ada_gvae_loss
-from course_lib.train import TensorLoader, load_checkpoint, save_checkpoint, train
+from course_lib.train import TensorLoader, copy_half, load_checkpoint, save_checkpoint, train
 from course_lib.weak_pairs import PairLoader
 
 MODELS = ("beta_vae", "beta_tcvae", "ada_gvae", "gvae_known_k")
@@ -253,15 +253,8 @@ def publish(results: pd.DataFrame, runs_dir: str | os.PathLike, folder: str | os
             raise FileNotFoundError(
                 f"no checkpoint for {run.model} beta={run.beta:g} seed={run.seed}: {source}."
             )
-        model = make_model(FULL, _n_inputs(source))
-        meta = load_checkpoint(model, source)
-        written.append(save_checkpoint(model, Path(folder) / f"{run.model}.pt", half=True, **meta))
+        written.append(copy_half(source, Path(folder) / f"{run.model}.pt"))
     return written
-
-
-def _n_inputs(path: Path) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    return int(next(v for k, v in state.items() if k.endswith("weight")).shape[1])
 
 
 def load_published(

@@ -269,10 +269,13 @@ class ToyDataset(Dataset):
         spec = get_preset(self.preset)
         return spec.render(self.latents_values[rows], seed=int(self.metadata["seed"]), ids=self.ids[rows])
 
+    def logmel_settings(self) -> dict:
+        """The arguments of the :class:`LogMel` that computed the features (for ``logmel_to_audio``)."""
+        return {k: v for k, v in self.metadata["features"].items() if k not in ("kind", "dtype")}
+
     def logmel(self) -> LogMel:
         """The :class:`LogMel` that computed the features (e.g. to invert a decoder's output)."""
-        settings = {k: v for k, v in self.metadata["features"].items() if k not in ("kind", "dtype")}
-        return LogMel(**settings)
+        return LogMel(**self.logmel_settings())
 
 
 def load_toy_dataset(preset: str = "default", seed: int = 0, verbose: bool = True) -> ToyDataset:

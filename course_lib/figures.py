@@ -60,3 +60,30 @@ def legend_below(
         title=title,
         fontsize="small",
     )
+
+
+def bars_with_seeds(data, x: str, y: str, hue: str, ax: Axes, **bar_options) -> Axes:
+    """Bars of the mean of ``y`` over seeds (one standard deviation drawn), with each seed as a dot.
+
+    ``data`` is a long DataFrame (one row per run); bars are grouped by ``x`` and coloured by ``hue``
+    (seaborn's ``barplot`` with ``bar_options``), the dots (black) sit on their bar. The figure of
+    choice for a comparison over a few seeds (chapter 4): the spread of the dots says how large a
+    difference between two bars must be to mean anything.
+    """
+    import seaborn as sns
+
+    sns.barplot(data=data, x=x, y=y, hue=hue, ax=ax, errorbar="sd", **bar_options)
+    sns.stripplot(
+        data=data,
+        x=x,
+        y=y,
+        hue=hue,
+        hue_order=bar_options.get("hue_order"),
+        order=bar_options.get("order"),
+        dodge=True,
+        ax=ax,
+        palette="dark:k",
+        size=3,
+        legend=False,
+    )
+    return ax

@@ -62,3 +62,21 @@ def test_wrong_input_shape_raises():
         enc(torch.rand(2, 8, 16))
     with pytest.raises(ValueError, match="z_dim"):
         ConvDecoder(2, (4, 4), (16, 8))(torch.rand(2, 3))
+
+
+def test_level_channel_conv_vae_reads_the_level_beside_the_maps_and_decodes_it():
+    from course_lib.models.conv import level_channel_conv_vae
+
+    torch.manual_seed(0)
+    model = level_channel_conv_vae((16, 8), z_dim=3, channels=(2, 4))
+    x = torch.rand(5, 16 * 8 + 1)
+    out = model(x)
+    assert out.params.shape == x.shape and out.mu.shape == (5, 3)
+    # the level (last value) reaches the code, and the decoder's level depends on z
+    moved = x.clone()
+    moved[:, -1] += 1.0
+    assert not torch.allclose(model.encode(moved)[0], model.encode(x)[0])
+    z = torch.zeros(1, 3)
+    assert model.decode(z + 1)[0, -1] != model.decode(z)[0, -1]
+    with pytest.raises(ValueError, match="the level"):
+        model.encode(torch.rand(5, 16, 8))

@@ -35,3 +35,25 @@ def test_legend_below_needs_labelled_artists():
     with pytest.raises(ValueError, match="no labelled artists|none of the axes"):
         figures.legend_below(fig, ax)
     plt.close(fig)
+
+
+def test_bars_with_seeds_draw_the_mean_of_each_group_and_one_dot_per_seed():
+    import numpy as np
+    import pandas as pd
+
+    runs = pd.DataFrame(
+        {
+            "factor": ["f0"] * 6 + ["level"] * 6,
+            "model": (["mlp"] * 3 + ["rnn"] * 3) * 2,
+            "MIG": [0.1, 0.2, 0.3, 0.5, 0.5, 0.8, 0.9, 0.9, 0.6, 0.0, 0.3, 0.3],
+        }
+    )
+    fig, ax = plt.subplots()
+    figures.bars_with_seeds(runs, "factor", "MIG", "model", ax)
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches if p.get_height() > 0)
+    means = runs.groupby(["factor", "model"])["MIG"].mean()
+    assert heights == sorted(round(v, 6) for v in means)
+    dots = sum(len(c.get_offsets()) for c in ax.collections)
+    assert dots == len(runs)
+    assert np.isclose(ax.get_ylim()[0], 0.0)
+    plt.close(fig)

@@ -193,3 +193,34 @@ def test_check_encoder_needs_the_keyword_arguments():
 
     with pytest.raises(SelfCheckFailed, match="keyword arguments"):
         ch04.check_encoder(Positional)
+
+
+def test_level_channel_frames_put_the_level_in_one_more_row_and_back():
+    from course_lib.models.recurrent import FramesToLevelChannel, LevelChannelFrames
+
+    mel = torch.arange(N_MELS * FRAMES, dtype=torch.float32).reshape(1, N_MELS, FRAMES)
+    flat = torch.cat([mel.flatten(1), torch.tensor([[2.5]])], dim=1)
+    frames = LevelChannelFrames(N_MELS, FRAMES)(flat)
+    assert frames.shape == (1, N_MELS + 1, FRAMES)
+    torch.testing.assert_close(frames[:, :N_MELS], mel)
+    assert (frames[0, -1] == 2.5).all()  # the level, repeated along the frames
+    torch.testing.assert_close(FramesToLevelChannel()(frames), flat)
+    # the decoder side reads the level as the mean of its last row
+    frames[0, -1] = torch.linspace(0.0, 2.0, FRAMES)
+    assert float(FramesToLevelChannel()(frames)[0, -1]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"flat log-mel and the level"):
+        LevelChannelFrames(N_MELS, FRAMES)(mel.flatten(1))
+    with pytest.raises(ValueError, match=r"n_mels \+ 1"):
+        FramesToLevelChannel()(flat)
+
+
+def test_level_channel_recurrent_vae_maps_flat_inputs_to_flat_means():
+    from course_lib.models.recurrent import level_channel_recurrent_vae
+
+    torch.manual_seed(0)
+    model = level_channel_recurrent_vae(N_MELS, FRAMES, Z_DIM, hidden=8, decoder_hidden=12, n_slots=4)
+    out = model(torch.randn(5, N_MELS * FRAMES + 1))
+    assert out.params.shape == (5, N_MELS * FRAMES + 1) and out.mu.shape == (5, Z_DIM)
+    assert model.likelihood == "gaussian" and float(model.scale) == pytest.approx(0.1)
+    assert isinstance(model.encoder[1], RecurrentAttentionEncoder)
+    assert isinstance(model.decoder[0], RecurrentAttentionDecoder)

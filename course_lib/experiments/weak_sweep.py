@@ -39,6 +39,7 @@ import argparse
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,13 +156,23 @@ def runs_dir_for(results_path: str | os.PathLike) -> Path:
 
 
 def run_one(
-    model_name: str, beta: float, seed: int, dataset: ToyDataset, inputs: torch.Tensor, settings: Settings
+    model_name: str,
+    beta: float,
+    seed: int,
+    dataset: ToyDataset,
+    inputs: torch.Tensor,
+    settings: Settings,
+    build: Callable[[int], nn.Module] | None = None,
 ) -> tuple[dict[str, Any], nn.Module]:
-    """Train one model, encode the whole grid, score it: one results row and the model."""
+    """Train one model, encode the whole grid, score it: one results row and the model.
+
+    ``build(n_inputs)`` makes the untrained network (default: :func:`make_model` with ``settings``);
+    chapter 4 passes its recurrent model to train it with the same recipe.
+    """
     loss_fn = make_loss(model_name, beta, len(inputs))
     loader = make_loader(model_name, inputs, dataset, settings)
     config.seed_everything(seed)
-    model = make_model(settings, inputs.shape[1])
+    model = make_model(settings, inputs.shape[1]) if build is None else build(inputs.shape[1])
     start = time.process_time()
     history = train(
         model,
@@ -257,18 +268,23 @@ def publish(results: pd.DataFrame, runs_dir: str | os.PathLike, folder: str | os
     return written
 
 
+def load_published_into(model: nn.Module, path: Path, command: str) -> dict:
+    """Load the published checkpoint ``path`` into ``model`` and return its meta.
+
+    A missing file names the ``command`` (a module run with ``python -m``) whose ``--publish`` makes it.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"no {path}: run python -m {command}, then --publish.")
+    return load_checkpoint(model, path)
+
+
 def load_published(
     model_name: str, n_inputs: int, folder: str | os.PathLike = CHECKPOINTS
 ) -> tuple[VAE, dict]:
     """The published model ``model_name`` (float32, eval mode) and its meta (beta, seed, level scale)."""
     _check_model(model_name)
-    path = Path(folder) / f"{model_name}.pt"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"no {path}: run python -m course_lib.experiments.weak_sweep, then --publish."
-        )
     model = make_model(FULL, n_inputs)
-    meta = load_checkpoint(model, path)
+    meta = load_published_into(model, Path(folder) / f"{model_name}.pt", __name__)
     return model.eval(), meta
 
 
@@ -287,6 +303,15 @@ def load_logmel_model(
             "(python -m course_lib.experiments.weak_sweep --publish)."
         )
     return LevelChannelModel(model, shape, LevelScale(*meta["level_scale"]), FULL.level_gain), meta
+
+
+def report(label: str, row: dict[str, Any], factor_names: tuple[str, ...]) -> str:
+    """One line per finished run: its label, beta, seed, MIG (per factor) and CPU seconds."""
+    per_factor = ", ".join(f"{n} {row[f'mig_{n}']:.2f}" for n in factor_names)
+    return (
+        f"{label} beta={row['beta']:g} seed={row['seed']}: MIG {row['mig']:.3f} ({per_factor}); "
+        f"{row['train_cpu_s']:.0f} + {row['metrics_cpu_s']:.0f} CPU s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,12 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             path = checkpoint_path(runs_dir, model_name, beta, seed)
             save_checkpoint(model, path, model_name=model_name, beta=beta, seed=seed, level_scale=scale)
             merge_results(row, args.out)
-            per_factor = ", ".join(f"{n} {row[f'mig_{n}']:.2f}" for n in dataset.factor_space.names)
-            print(
-                f"{model_name} beta={beta:g} seed={seed}: MIG {row['mig']:.3f} ({per_factor}); "
-                f"{row['train_cpu_s']:.0f} + {row['metrics_cpu_s']:.0f} CPU s",
-                flush=True,
-            )
+            print(report(model_name, row, dataset.factor_space.names), flush=True)
     print(f"wrote {args.out}")
     return 0
 

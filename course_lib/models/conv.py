@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 
@@ -100,12 +101,80 @@ def make_conv_vae(
     scale: float = 0.1,
 ):
     """A convolutional VAE with a fixed-variance Gaussian decoder (the conv twin of ``vae.mlp_vae``)."""
+    return _conv_vae(ConvEncoder, ConvDecoder, in_shape, z_dim, channels, scale)
+
+
+def _conv_vae(encoder_class, decoder_class, in_shape, z_dim, channels, scale):
+    """A Gaussian VAE of fixed ``scale`` whose decoder mirrors the encoder's ``channels``."""
     from course_lib.models.vae import VAE
 
     channels = tuple(channels)
-    encoder = ConvEncoder(in_shape, channels, z_dim)
-    decoder = ConvDecoder(z_dim, channels[::-1], in_shape)
+    encoder = encoder_class(in_shape, channels, z_dim)
+    decoder = decoder_class(z_dim, channels[::-1], in_shape)
     return VAE(encoder, decoder, likelihood="gaussian", scale=scale)
 
 
-__all__ = ["ConvDecoder", "ConvEncoder", "make_conv_vae"]
+class LevelChannelConvEncoder(nn.Module):
+    """:class:`ConvEncoder` over chapter 3's level-channel inputs ``[B, mels * frames + 1]``.
+
+    The convolutions read the relative log-mel (the first ``mels * frames`` values, as an image); the
+    level, the last value, joins the flattened feature maps before the linear heads. Taught in
+    chapters/04_recurrent_attention.ipynb (the networks compared with chapter 3's recipe).
+    """
+
+    def __init__(
+        self, in_shape: Sequence[int] = (64, 32), channels: Sequence[int] = (8, 16, 16), z_dim: int = 10
+    ):
+        super().__init__()
+        inner = ConvEncoder(in_shape, channels, z_dim)
+        self.in_shape, self.z_dim, self.body = inner.in_shape, z_dim, inner.body
+        self.mu = nn.Linear(inner.mu.in_features + 1, z_dim)
+        self.logvar = nn.Linear(inner.mu.in_features + 1, z_dim)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(mu, logvar)``, each ``[B, z_dim]``."""
+        n_values = self.in_shape[0] * self.in_shape[1]
+        if x.dim() != 2 or x.shape[1] != n_values + 1:
+            raise ValueError(
+                f"x must be [batch, {n_values} + 1] (the flattened {self.in_shape} log-mel and the level), "
+                f"got {tuple(x.shape)}."
+            )
+        maps = self.body(x[:, :n_values].reshape(-1, 1, *self.in_shape)).flatten(1)
+        h = torch.cat([maps, x[:, n_values:]], dim=1)
+        return self.mu(h), self.logvar(h)
+
+
+class LevelChannelConvDecoder(nn.Module):
+    """:class:`ConvDecoder` for level-channel outputs: the log-mel maps, flattened, and a linear level."""
+
+    def __init__(
+        self, z_dim: int = 10, channels: Sequence[int] = (16, 16, 8), out_shape: Sequence[int] = (64, 32)
+    ):
+        super().__init__()
+        self.maps = ConvDecoder(z_dim, channels, out_shape)
+        self.z_dim = z_dim
+        self.level = nn.Linear(z_dim, 1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Map ``z`` ``[B, z_dim]`` to means ``[B, mels * frames + 1]`` (the level last)."""
+        return torch.cat([self.maps(z).flatten(1), self.level(z)], dim=1)
+
+
+def level_channel_conv_vae(
+    in_shape: Sequence[int] = (64, 32),
+    z_dim: int = 10,
+    channels: Sequence[int] = (8, 16, 16),
+    scale: float = 0.1,
+):
+    """The convolutional VAE over chapter 3's level-channel inputs (flat in, flat out)."""
+    return _conv_vae(LevelChannelConvEncoder, LevelChannelConvDecoder, in_shape, z_dim, channels, scale)
+
+
+__all__ = [
+    "ConvDecoder",
+    "ConvEncoder",
+    "LevelChannelConvDecoder",
+    "LevelChannelConvEncoder",
+    "level_channel_conv_vae",
+    "make_conv_vae",
+]

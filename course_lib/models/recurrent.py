@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.models.attention import AdditiveAttention
+from course_lib.models.vae import VAE
 
 
 def _positive(**values: int) -> None:
@@ -131,3 +132,69 @@ class RecurrentAttentionDecoder(nn.Module):
         self.attention_weights = torch.stack(weights, dim=1).detach()
         features = torch.cat([torch.stack(states, dim=1), torch.stack(contexts, dim=1)], dim=-1)
         return self.out(features).transpose(1, 2)  # [B, n_mels, frames]
+
+
+class LevelChannelFrames(nn.Module):
+    """Chapter 3's flat level-channel inputs as frames: ``[B, M * T + 1]`` to ``[B, M + 1, T]`` (M = n_mels).
+
+    The relative log-mel (:func:`course_lib.loudness.level_channel_inputs`) becomes the first ``n_mels``
+    rows and the clip's level, one value, is repeated along the frames as one more row, so that a
+    recurrent encoder reads it at every step. Taught in chapters/04_recurrent_attention.ipynb (its
+    model with chapter 3's recipe).
+    """
+
+    def __init__(self, n_mels: int, frames: int) -> None:
+        super().__init__()
+        _positive(n_mels=n_mels, frames=frames)
+        self.n_mels, self.frames = n_mels, frames
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` [B, n_mels * frames + 1] -> [B, n_mels + 1, frames]."""
+        n_values = self.n_mels * self.frames
+        if x.dim() != 2 or x.shape[1] != n_values + 1:
+            raise ValueError(
+                f"x must be [batch, {self.n_mels} x {self.frames} + 1] (flat log-mel and the level), "
+                f"got {tuple(x.shape)}."
+            )
+        mel = x[:, :n_values].reshape(-1, self.n_mels, self.frames)
+        level = x[:, n_values:].expand(-1, self.frames)[:, None]
+        return torch.cat([mel, level], dim=1)
+
+
+class FramesToLevelChannel(nn.Module):
+    """The inverse layout for a decoder: ``[B, n_mels + 1, frames] -> [B, n_mels * frames + 1]``.
+
+    The first ``n_mels`` rows are flattened; the level is the mean of the last row over the frames.
+    """
+
+    def forward(self, frames: Tensor) -> Tensor:
+        """``frames`` [B, n_mels + 1, frames] -> [B, n_mels * frames + 1]."""
+        if frames.dim() != 3 or frames.shape[1] < 2:
+            raise ValueError(f"frames must be [batch, n_mels + 1, frames], got {tuple(frames.shape)}.")
+        level = frames[:, -1].mean(dim=1, keepdim=True)
+        return torch.cat([frames[:, :-1].flatten(1), level], dim=1)
+
+
+def level_channel_recurrent_vae(
+    n_mels: int,
+    frames: int,
+    z_dim: int,
+    hidden: int = 64,
+    decoder_hidden: int = 128,
+    n_slots: int = 8,
+    scale: float = 0.1,
+) -> VAE:
+    """The recurrent attention beta-VAE over chapter 3's level-channel inputs (flat in, flat out).
+
+    Encoder: :class:`LevelChannelFrames` then :class:`RecurrentAttentionEncoder` over ``n_mels + 1``
+    rows; decoder: :class:`RecurrentAttentionDecoder` of ``n_mels + 1`` rows then
+    :class:`FramesToLevelChannel`. A Gaussian VAE of fixed ``scale``, as chapter 3's MLP, so the two
+    differ only in their encoder and decoder.
+    """
+    encoder = nn.Sequential(
+        LevelChannelFrames(n_mels, frames), RecurrentAttentionEncoder(n_mels + 1, hidden, z_dim)
+    )
+    decoder = nn.Sequential(
+        RecurrentAttentionDecoder(z_dim, n_mels + 1, frames, decoder_hidden, n_slots), FramesToLevelChannel()
+    )
+    return VAE(encoder, decoder, "gaussian", scale=scale, z_dim=z_dim)

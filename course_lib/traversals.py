@@ -10,6 +10,10 @@ the others stay fixed, and decodes every step. Three views of the same traversal
 * :func:`descriptor_curves` -> the audio measured back with :func:`course_lib.descriptors.measure`
   (f0, level, centroid, HNR...), one curve per latent: which factor does this latent control?
 
+and chapter 3's listening test, shared with chapter 4 so that one model gives one answer:
+:func:`factor_latent_audio` traverses the latent that carries each chosen factor (pitch, level) and
+:func:`audible_changes` measures each traversal and applies :func:`passes_listening_test`.
+
 Plotting libraries are imported inside the plotting functions only.
 """
 

@@ -80,6 +80,11 @@ def test_merge_replaces_a_run_and_keeps_the_others(tmp_path):
     frame = ws.merge_results({"model": "ada_gvae", "beta": 8.0, "seed": 0, "mig": 0.3}, out)
     assert frame["model"].tolist() == ["beta_vae", "ada_gvae"] and frame["mig"].tolist() == [0.2, 0.3]
     assert pd.read_csv(out)["mig"].tolist() == [0.2, 0.3]
+    # small values keep their significant digits (an MSE of 1.37e-3 is not rounded to 0.0014)
+    frame = ws.merge_results(
+        {"model": "beta_vae", "beta": 4.0, "seed": 0, "mig": 0.1, "test_mse": 1.3712e-3}, out
+    )
+    assert pd.read_csv(out)["test_mse"].dropna().tolist() == [pytest.approx(1.3712e-3, rel=1e-5)]
 
 
 @pytest.mark.slow

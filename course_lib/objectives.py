@@ -300,3 +300,47 @@ def factor_vae_discriminator_loss(logits_joint: Tensor, logits_permuted: Tensor)
         F.binary_cross_entropy_with_logits(logits_joint, ones)
         + F.binary_cross_entropy_with_logits(logits_permuted, zeros)
     )
+
+
+def factor_vae_discriminator(z_dim: int, hidden: int = 256, layers: int = 3) -> nn.Sequential:
+    """FactorVAE's discriminator: an MLP from a code ``[B, z_dim]`` to one logit ``[B, 1]``.
+
+    Kim & Mnih use 6 layers of 1,000 LeakyReLU(0.2) units; ``layers`` of ``hidden`` units are enough
+    for our 10 latents and keep a run within CPU minutes.
+    """
+    sizes = [z_dim] + [hidden] * layers
+    modules: list[nn.Module] = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+        modules += [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2)]
+    return nn.Sequential(*modules, nn.Linear(sizes[-1], 1))
+
+
+def factor_vae_loss(
+    model: nn.Module, x: Tensor, gamma: float = 5.0, generator: torch.Generator | None = None
+) -> tuple[Tensor, dict[str, Any]]:
+    """FactorVAE's two losses in one: ``recon + KL + gamma * TC`` for the VAE, plus the discriminator's.
+
+    ``model`` is a :class:`~course_lib.models.vae.VAE` with a ``discriminator`` submodule
+    (:func:`factor_vae_discriminator`). One backward pass trains both without mixing them: the VAE
+    sees the TC estimate ``mean logit D(z)`` through the discriminator's weights *detached*
+    (``torch.func.functional_call``), so its gradient never moves D; the discriminator sees detached
+    codes and their :func:`permute_dims` copy (:func:`factor_vae_discriminator_loss`). The total TC
+    weight is ``1 + gamma`` (the ELBO's KL holds one TC already). Logs: ``loss`` (the sum of both),
+    ``vae_loss``, ``recon``, ``kl``, ``tc`` (the estimate) and ``d_loss``.
+    """
+    _check_weight("gamma", gamma)
+    discriminator = model.discriminator
+    out = model(x)
+    recon = -log_likelihood(x, out.params, model.likelihood, model.scale).mean()
+    kl = gaussian_kl(out.mu, out.logvar).sum(1).mean()
+    frozen = {name: p.detach() for name, p in discriminator.named_parameters()}
+    tc = torch.func.functional_call(discriminator, frozen, (out.z,)).mean()
+    codes = out.z.detach()
+    d_loss = factor_vae_discriminator_loss(
+        discriminator(codes).squeeze(-1), discriminator(permute_dims(codes, generator)).squeeze(-1)
+    )
+    vae_loss = recon + kl + gamma * tc
+    loss = vae_loss + d_loss
+    logs = {"loss": loss.item(), "vae_loss": vae_loss.item(), "recon": recon.item(), "kl": kl.item()}
+    logs.update(tc=tc.item(), d_loss=d_loss.item())
+    return loss, logs

@@ -16,7 +16,9 @@ from course_lib.objectives import (
     ada_gvae_loss,
     adaptive_shared_mask,
     beta_tcvae_loss,
+    factor_vae_discriminator,
     factor_vae_discriminator_loss,
+    factor_vae_loss,
     gvae_average,
     kl_decomposition,
     log_importance_weights,
@@ -344,3 +346,33 @@ def test_factor_vae_discriminator_loss():
     assert float(factor_vae_discriminator_loss(zeros, zeros)) == pytest.approx(math.log(2))
     good = factor_vae_discriminator_loss(torch.full((6,), 10.0), torch.full((6,), -10.0))
     assert float(good) < 1e-4
+
+
+def test_factor_vae_tc_estimate_is_the_mean_logit_and_never_trains_the_discriminator(tiny_vae):
+    model = tiny_vae(in_shape=6, z_dim=3, likelihood="gaussian")
+    model.discriminator = factor_vae_discriminator(3, hidden=8, layers=2)
+    x = torch.rand(16, 6)
+
+    def grads(gamma):
+        torch.manual_seed(3)
+        model.zero_grad()
+        loss, logs = factor_vae_loss(model, x, gamma=gamma, generator=torch.Generator().manual_seed(1))
+        loss.backward()
+        encoder = torch.cat([p.grad.flatten() for p in model.encoder.parameters()])
+        critic = torch.cat([p.grad.flatten() for p in model.discriminator.parameters()])
+        return encoder, critic, logs
+
+    enc_0, critic_0, logs = grads(0.0)
+    enc_9, critic_9, _ = grads(9.0)
+    torch.testing.assert_close(critic_0, critic_9)  # the TC term never reaches the discriminator
+    assert not torch.allclose(enc_0, enc_9)  # but it does reach the encoder
+    assert logs["loss"] == pytest.approx(logs["vae_loss"] + logs["d_loss"], rel=1e-5)
+    assert logs["vae_loss"] == pytest.approx(logs["recon"] + logs["kl"], rel=1e-5)  # gamma = 0
+    # a discriminator whose logit is a constant c estimates TC = c
+    last = model.discriminator[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(0.7)
+    assert factor_vae_loss(model, x, gamma=1.0)[1]["tc"] == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="gamma"):
+        factor_vae_loss(model, x, gamma=-1.0)

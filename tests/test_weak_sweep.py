@@ -22,13 +22,16 @@ def test_loaders_give_single_sounds_or_pairs():
         loader = ws.make_loader(model, inputs, dataset, ws.FAST)
         assert isinstance(loader, TensorLoader if model in ws.UNSUPERVISED else PairLoader)
     with pytest.raises(ValueError, match="model must be one of"):
-        ws.make_loader("factor_vae", inputs, dataset, ws.FAST)
+        ws.make_loader("wae", inputs, dataset, ws.FAST)
     with pytest.raises(ValueError, match="model must be one of"):
-        ws.make_loss("factor_vae", 4.0, 10)
+        ws.make_loss("wae", 4.0, 10)
 
 
 def test_every_loss_trains_its_kind_of_batch(tiny_vae):
+    from course_lib.objectives import factor_vae_discriminator
+
     model = tiny_vae(in_shape=6, z_dim=3, likelihood="gaussian")
+    model.discriminator = factor_vae_discriminator(3, hidden=8, layers=1)  # read by factor_vae only
     x1, x2 = torch.rand(8, 6), torch.rand(8, 6)
     for name in ws.MODELS:
         batch = x1 if name in ws.UNSUPERVISED else (x1, x2)
@@ -37,6 +40,13 @@ def test_every_loss_trains_its_kind_of_batch(tiny_vae):
     # beta-TCVAE logs its KL split; the known-k variant averages all but one latent
     assert {"mi", "tc", "dim_kl"} <= set(ws.make_loss("beta_tcvae", 4.0, 100)(model, x1, 1)[1])
     assert ws.make_loss("gvae_known_k", 4.0, 100)(model, (x1, x2), 1)[1]["n_shared"] == 2.0
+
+
+def test_only_the_factor_vae_carries_a_discriminator():
+    assert hasattr(ws.make_model(ws.FAST, 10, "factor_vae"), "discriminator")
+    assert not hasattr(ws.make_model(ws.FAST, 10, "beta_tcvae"), "discriminator")
+    with pytest.raises(ValueError, match="model must be one of"):
+        ws.make_model(ws.FAST, 10, "wae")
 
 
 def test_full_settings_cover_every_model_over_three_seeds_on_the_default_grid():

@@ -11,18 +11,21 @@ The inputs are :func:`course_lib.loudness.level_channel_inputs` of the default g
 relative to each clip's level (floor 55 dB below it) and the standardised level, times 4 (so that the
 decoder's error on it weighs like 16 values), as one more value. The
 model is an MLP VAE (two ReLU layers of 256, 10 latents, Gaussian decoder with standard deviation 0.1)
-trained on all 54,000 sounds in one of four ways (each a ``(model, beta)`` of :attr:`Settings.runs`):
+trained on all 54,000 sounds in one of five ways (each a ``(model, beta)`` of :attr:`Settings.runs`):
 
 * ``beta_vae``: the beta-VAE loss on single sounds (no labels);
 * ``beta_tcvae``: beta-TCVAE (:func:`course_lib.objectives.beta_tcvae_loss`, minibatch-stratified
   estimator, alpha = gamma = 1, beta on the total correlation) on single sounds (no labels);
+* ``factor_vae``: FactorVAE (:func:`course_lib.objectives.factor_vae_loss`), the total correlation
+  estimated by a discriminator and weighted by beta in all (gamma = beta - 1 on top of the ELBO's KL)
+  on single sounds (no labels);
 * ``ada_gvae``: Ada-GVAE (:func:`course_lib.objectives.make_ada_gvae_loss`) on pairs of sounds that
   differ in exactly one factor, the other six shared (:class:`course_lib.weak_pairs.PairLoader`, k = 1):
   the supervision is "these two sounds differ in one factor", never which one;
 * ``gvae_known_k``: the same pairs and loss, but the number of differing factors (one) is used: all
   latents except the one whose posteriors differ most are averaged.
 
-The first three run at one beta each (chosen from short trial runs); ``gvae_known_k``, the model with
+The first four run at one beta each (chosen from short trial runs); ``gvae_known_k``, the model with
 the most supervision, at three (2, 4, 8), the one of highest mean MIG being the one the chapter shows.
 
 Each epoch sees 54,000 sounds or pairs. Every run encodes the whole grid to its mean codes and is scored
@@ -63,12 +66,17 @@ from course_lib.files import exclusive_lock, write_csv
 from course_lib.losses import batch_x, make_vae_loss
 from course_lib.loudness import LevelChannelModel, LevelScale, level_channel_inputs, level_scale
 from course_lib.models.vae import VAE, mlp_vae
-from course_lib.objectives import beta_tcvae_loss, make_ada_gvae_loss
+from course_lib.objectives import (
+    beta_tcvae_loss,
+    factor_vae_discriminator,
+    factor_vae_loss,
+    make_ada_gvae_loss,
+)
 from course_lib.train import TensorLoader, copy_half, load_checkpoint, save_checkpoint, train
 from course_lib.weak_pairs import PairLoader
 
-MODELS = ("beta_vae", "beta_tcvae", "ada_gvae", "gvae_known_k")
-UNSUPERVISED = ("beta_vae", "beta_tcvae")
+MODELS = ("beta_vae", "beta_tcvae", "factor_vae", "ada_gvae", "gvae_known_k")
+UNSUPERVISED = ("beta_vae", "beta_tcvae", "factor_vae")
 """The models trained on single sounds, without any label; the others see pairs."""
 DEFAULT_PATH = RESULTS_DIR / "weak_sweep.csv"
 CHECKPOINTS = RESULTS_DIR / "checkpoints"
@@ -82,6 +90,7 @@ class Settings:
     runs: tuple[tuple[str, float], ...] = (
         ("beta_vae", 8.0),
         ("beta_tcvae", 6.0),
+        ("factor_vae", 6.0),
         ("ada_gvae", 8.0),
         ("gvae_known_k", 2.0),
         ("gvae_known_k", 4.0),
@@ -111,9 +120,17 @@ FAST = Settings(runs=tuple((m, 8.0) for m in MODELS), seeds=(0,), epochs=1, n_he
 """A smoke test (the small static grid, one epoch)."""
 
 
-def make_model(settings: Settings, n_inputs: int) -> VAE:
-    """The MLP VAE over the flattened inputs (ReLU layers, Gaussian decoder of fixed scale)."""
-    return mlp_vae(n_inputs, settings.z_dim, settings.hidden, activation="relu", scale=settings.scale)
+def make_model(settings: Settings, n_inputs: int, model_name: str = "beta_vae") -> VAE:
+    """The MLP VAE over the flattened inputs (ReLU layers, Gaussian decoder of fixed scale).
+
+    For ``factor_vae`` it carries its discriminator as the submodule ``discriminator``
+    (:func:`course_lib.objectives.factor_vae_discriminator`), trained and saved with it.
+    """
+    _check_model(model_name)
+    model = mlp_vae(n_inputs, settings.z_dim, settings.hidden, activation="relu", scale=settings.scale)
+    if model_name == "factor_vae":
+        model.discriminator = factor_vae_discriminator(settings.z_dim)
+    return model
 
 
 def _check_model(model_name: str) -> None:
@@ -140,6 +157,13 @@ def make_loss(model_name: str, beta: float, dataset_size: int):
         return make_ada_gvae_loss(beta=beta)
     if model_name == "gvae_known_k":
         return make_ada_gvae_loss(beta=beta, known_k=1)
+
+    if model_name == "factor_vae":  # beta weighs the total correlation, as in beta-TCVAE: gamma = beta - 1
+
+        def factor_loss(model: nn.Module, batch: Any, epoch: int):
+            return factor_vae_loss(model, batch_x(batch), gamma=max(beta - 1.0, 0.0))
+
+        return factor_loss
 
     def tcvae_loss(model: nn.Module, batch: Any, epoch: int):
         return beta_tcvae_loss(model, batch_x(batch), dataset_size, beta=beta)
@@ -178,7 +202,7 @@ def run_one(
     loss_fn = make_loss(model_name, beta, len(inputs))
     loader = make_loader(model_name, inputs, dataset, settings)
     config.seed_everything(seed)
-    model = make_model(settings, inputs.shape[1]) if build is None else build(inputs.shape[1])
+    model = make_model(settings, inputs.shape[1], model_name) if build is None else build(inputs.shape[1])
     start = time.process_time()
     history = train(
         model,
@@ -289,7 +313,7 @@ def load_published(
 ) -> tuple[VAE, dict]:
     """The published model ``model_name`` (float32, eval mode) and its meta (beta, seed, level scale)."""
     _check_model(model_name)
-    model = make_model(FULL, n_inputs)
+    model = make_model(FULL, n_inputs, model_name)
     meta = load_published_into(model, Path(folder) / f"{model_name}.pt", __name__)
     return model.eval(), meta
 

@@ -250,7 +250,7 @@ def merge_results(row: dict[str, Any], path: str | os.PathLike) -> pd.DataFrame:
         frame = pd.concat([frame[~same], pd.DataFrame([row])], ignore_index=True)
         order = {m: i for i, m in enumerate(MODELS)}
         frame = frame.sort_values(KEY, key=lambda c: c.map(order) if c.name == "model" else c)
-        write_csv(frame.reset_index(drop=True), path, float_format="%.6g")
+        write_csv(frame.reset_index(drop=True), path, float_format="%.8g")
     return frame
 
 

@@ -137,7 +137,9 @@ def load_logmel_model(
     """The published ``network`` with log-mels in and out (:class:`LevelChannelModel`), and its meta."""
     _check_network(network)
     model = make_model(FULL, network, shape)
-    meta = ws.load_published_into(model, Path(folder) / f"{network}.pt", __name__)
+    meta = ws.load_published_into(
+        model, Path(folder) / f"{network}.pt", "course_lib.experiments.recipe_networks"
+    )
     return LevelChannelModel(model.eval(), shape, LevelScale(*meta["level_scale"]), RECIPE.level_gain), meta
 
 

@@ -111,6 +111,22 @@ def level_channel_inputs(
     return torch.cat([flat, standard.to(torch.float32)[:, None]], dim=1)
 
 
+def split_level_channel(inputs: Tensor, shape: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    """:func:`level_channel_inputs` (or a decoder's output) taken apart: ``[clips, *shape]``, ``[clips, 1]``.
+
+    The first values are the relative log-mel, reshaped to ``shape``; the last is the level. Shared by
+    :func:`from_level_channel` and by chapter 4's recurrent and convolutional models, which read the two
+    parts differently.
+    """
+    n_values = int(np.prod(shape))
+    if inputs.dim() != 2 or inputs.shape[1] != n_values + 1:
+        raise ValueError(
+            f"inputs must be [clips, {n_values} + 1] (the flat log-mel and the level; log-mel "
+            f"{tuple(shape)}), got {tuple(inputs.shape)}."
+        )
+    return inputs[:, :n_values].reshape(-1, *shape), inputs[:, n_values:]
+
+
 def from_level_channel(
     inputs: Tensor | np.ndarray,
     shape: tuple[int, ...],
@@ -126,15 +142,8 @@ def from_level_channel(
     traversals).
     """
     _check_gain(level_gain)
-    x = _as_features(inputs)
-    n_values = int(np.prod(shape))
-    if x.dim() != 2 or x.shape[1] != n_values + 1:
-        raise ValueError(
-            f"inputs must be [clips, {n_values} + 1] (the flattened {tuple(shape)} and the level), "
-            f"got {tuple(x.shape)}."
-        )
-    level = x[:, -1] / level_gain * scale.std + scale.mean
-    relative = x[:, :-1].reshape(len(x), *shape)
+    relative, level = split_level_channel(_as_features(inputs), shape)
+    level = level / level_gain * scale.std + scale.mean
     absolute = relative - relative_range + level.reshape(-1, *([1] * len(shape)))
     return torch.clamp(absolute, 0.0, 1.0).to(torch.float32).numpy()
 

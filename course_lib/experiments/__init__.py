@@ -5,7 +5,7 @@
 * ``beta_sweep`` (chapter 3): MLP beta-VAEs over betas and seeds, every disentanglement metric;
 * ``weak_sweep`` (chapter 3): loudness-normalised inputs, beta-VAE against weakly supervised Ada-GVAE;
 * ``recurrent_vs_mlp`` (chapter 4): recurrent-attention against MLP beta-VAEs on temporal presets;
-* ``recurrent_recipe`` (chapter 4): the recurrent model trained with chapter 3's beta-TCVAE recipe;
+* ``recipe_networks`` (chapter 4): recurrent and convolutional VAEs trained with chapter 3's recipe;
 * ``scan_eval`` (chapter 5): SCAN on chapter 3's frozen beta-TCVAE against the number of labelled sounds.
 * ``scan_compositional`` (chapter 5): SCAN on composed sounds, grounded in chapter 3's recipe, judged by
   measurement.

@@ -43,7 +43,7 @@ from course_lib.loudness import LevelChannelModel, LevelScale, level_channel_inp
 from course_lib.models.conv import level_channel_conv_vae
 from course_lib.models.recurrent import level_channel_recurrent_vae
 from course_lib.models.vae import VAE
-from course_lib.train import copy_half, save_checkpoint
+from course_lib.train import save_checkpoint
 
 NETWORKS = ("recurrent", "conv")
 """The networks trained with the recipe (chapter 3's MLP is in ``results/weak_sweep.csv``)."""
@@ -124,11 +124,7 @@ def make_model(settings: Settings, network: str, shape: tuple[int, int]) -> VAE:
 
 def publish(network: str, results: pd.DataFrame, runs_dir: str | Path, folder: str | Path) -> Path:
     """Copy the checkpoint of ``network``'s seed of median MIG to ``folder/<network>.pt`` (float16)."""
-    run = ws.chosen_runs(results).iloc[0]
-    source = ws.checkpoint_path(runs_dir, run.model, run.beta, run.seed)
-    if not source.exists():
-        raise FileNotFoundError(f"no checkpoint for {network} seed {run.seed}: {source}.")
-    return copy_half(source, Path(folder) / f"{network}.pt")
+    return ws.copy_run(ws.chosen_runs(results).iloc[0], runs_dir, Path(folder) / f"{network}.pt")
 
 
 def load_logmel_model(

@@ -3,7 +3,7 @@
 Taught in chapters/03_beta_vae.ipynb, which plots its results file and listens to its checkpoints.
 Reproduce with::
 
-    python -m course_lib.experiments.weak_sweep            # -> results/weak_sweep.csv (about 95 CPU minutes)
+    python -m course_lib.experiments.weak_sweep            # -> results/weak_sweep.csv (about 90 CPU minutes)
     python -m course_lib.experiments.weak_sweep --publish  # -> results/checkpoints/<model>.pt
     python -m course_lib.experiments.weak_sweep --fast     # a smoke run (never overwrites the file)
 
@@ -287,15 +287,18 @@ def published_runs(results: pd.DataFrame) -> pd.DataFrame:
 
 def publish(results: pd.DataFrame, runs_dir: str | os.PathLike, folder: str | os.PathLike) -> list[Path]:
     """Copy the :func:`published_runs` checkpoints from ``runs_dir`` to ``folder/<model>.pt`` in float16."""
-    written = []
-    for run in published_runs(results).itertuples():
-        source = checkpoint_path(runs_dir, run.model, run.beta, run.seed)
-        if not source.exists():
-            raise FileNotFoundError(
-                f"no checkpoint for {run.model} beta={run.beta:g} seed={run.seed}: {source}."
-            )
-        written.append(copy_half(source, Path(folder) / f"{run.model}.pt"))
-    return written
+    return [
+        copy_run(run, runs_dir, Path(folder) / f"{run.model}.pt")
+        for run in published_runs(results).itertuples()
+    ]
+
+
+def copy_run(run: Any, runs_dir: str | os.PathLike, destination: Path) -> Path:
+    """Copy the checkpoint of ``run`` (a results row: model, beta, seed) from ``runs_dir``, in float16."""
+    source = checkpoint_path(runs_dir, run.model, run.beta, run.seed)
+    if not source.exists():
+        raise FileNotFoundError(f"no checkpoint for {run.model} beta={run.beta:g} seed={run.seed}: {source}.")
+    return copy_half(source, destination)
 
 
 def load_published_into(model: nn.Module, path: Path, command: str) -> dict:

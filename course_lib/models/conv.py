@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from course_lib.loudness import split_level_channel
+
 
 def _check(
     in_shape: Sequence[int], channels: Sequence[int], z_dim: int
@@ -133,14 +135,8 @@ class LevelChannelConvEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(mu, logvar)``, each ``[B, z_dim]``."""
-        n_values = self.in_shape[0] * self.in_shape[1]
-        if x.dim() != 2 or x.shape[1] != n_values + 1:
-            raise ValueError(
-                f"x must be [batch, {n_values} + 1] (the flattened {self.in_shape} log-mel and the level), "
-                f"got {tuple(x.shape)}."
-            )
-        maps = self.body(x[:, :n_values].reshape(-1, 1, *self.in_shape)).flatten(1)
-        h = torch.cat([maps, x[:, n_values:]], dim=1)
+        mel, level = split_level_channel(x, self.in_shape)
+        h = torch.cat([self.body(mel.unsqueeze(1)).flatten(1), level], dim=1)
         return self.mu(h), self.logvar(h)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from course_lib.loudness import split_level_channel
 from course_lib.models.attention import AdditiveAttention
 from course_lib.models.vae import VAE
 
@@ -150,15 +151,8 @@ class LevelChannelFrames(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` [B, n_mels * frames + 1] -> [B, n_mels + 1, frames]."""
-        n_values = self.n_mels * self.frames
-        if x.dim() != 2 or x.shape[1] != n_values + 1:
-            raise ValueError(
-                f"x must be [batch, {self.n_mels} x {self.frames} + 1] (flat log-mel and the level), "
-                f"got {tuple(x.shape)}."
-            )
-        mel = x[:, :n_values].reshape(-1, self.n_mels, self.frames)
-        level = x[:, n_values:].expand(-1, self.frames)[:, None]
-        return torch.cat([mel, level], dim=1)
+        mel, level = split_level_channel(x, (self.n_mels, self.frames))
+        return torch.cat([mel, level.expand(-1, self.frames)[:, None]], dim=1)
 
 
 class FramesToLevelChannel(nn.Module):

@@ -42,6 +42,7 @@ import zmq
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
+from course_lib import prose
 from course_lib.config import REPO_ROOT
 from course_lib.files import atomic_path
 
@@ -172,7 +173,31 @@ class StallProofClient(NotebookClient):
         self.current_cell = cell_index
         if self.watchdog is not None:
             self.watchdog.saw_message()  # a new cell starts the silence clock afresh
+        if cell.cell_type == "markdown" and prose.expressions(cell.source):
+            await self.evaluate_inline_expressions(cell, cell_index)
+            return cell
         return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+
+    async def evaluate_inline_expressions(self, cell: nbformat.NotebookNode, cell_index: int) -> None:
+        """Evaluate a markdown cell's ``{eval}`` roles now, in reading order, and store the values.
+
+        Raises :class:`CellExecutionError` naming the expressions that did not evaluate.
+        """
+        wanted = prose.expressions(cell.source)
+        msg_id = self.kc.execute(
+            "", silent=True, store_history=False, user_expressions={f"e{i}": e for i, e in enumerate(wanted)}
+        )
+        reply = await self.async_wait_for_reply(msg_id, cell)
+        results = (reply or {}).get("content", {}).get("user_expressions", {})
+        missing = {"status": "missing"}
+        prose.store_results(cell, {e: results.get(f"e{i}", missing) for i, e in enumerate(wanted)})
+        problems = prose.failed(cell)
+        if problems:
+            raise CellExecutionError(
+                f"inline expressions of markdown cell {cell_index} did not evaluate: {'; '.join(problems)}",
+                "InlineExpressionError",
+                "; ".join(problems),
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,7 +442,9 @@ def stage_book(
     ``store`` gets the table of contents, a ``_config.yml`` with every path made absolute and
     ``execute_notebooks: off``, a copy of each page, and each notebook: the executed copy already
     stored there or, with ``as_stored`` (the test build) and for :data:`RENDERED_AS_STORED`, the
-    notebook as the repository stores it. ``book/execution.md`` gets the timings of ``outcomes``.
+    notebook as the repository stores it. Each notebook is then made ready for Sphinx by
+    :func:`course_lib.prose.for_the_book` (computed values written into the prose, figure captions
+    folded into their figures). ``book/execution.md`` gets the timings of ``outcomes``.
     """
     if Path(store).resolve() == Path(root).resolve():
         raise ValueError(
@@ -439,9 +466,13 @@ def stage_book(
         if executed:
             if not target.exists():
                 raise FileNotFoundError(f"{doc}.ipynb has no executed copy in {store}: execute it first.")
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        if source.suffix == ".ipynb":
+            nb = nbformat.read(target, as_version=4)
+            with atomic_path(target) as tmp:
+                nbformat.write(prose.for_the_book(nb, doc), tmp)
     if outcomes is not None:
         execution_page = store / "book" / "execution.md"
         if execution_page.exists():

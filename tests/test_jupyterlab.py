@@ -158,3 +158,84 @@ def test_jupyterlab_renders_the_exercise_banner_as_an_admonition(browser, tmp_pa
             page.close()
     finally:
         _stop(server, base, token)
+
+
+# --------------------------------------------------------------------------------------------
+# Every lesson reads in JupyterLab as in the book: no MyST error box, every computed number shown
+# --------------------------------------------------------------------------------------------
+
+MYST_ERRORS = ("Unknown Directive", "Unknown Role", "{eval}", "{glue", "glue:")
+"""Text that shows a lesson's MyST did not render: an error box, or a role left as source."""
+
+
+def _lessons() -> list[Path]:
+    from course_lib import execute
+
+    return execute.toc_notebooks()
+
+
+@pytest.fixture(scope="module")
+def lesson_lab(tmp_path_factory):
+    """One JupyterLab (jupyterlab-myst on) serving a copy of every lesson, every cell rendered."""
+    root, state = tmp_path_factory.mktemp("lessons"), tmp_path_factory.mktemp("lab-state")
+    for lesson in _lessons():
+        target = root / lesson.relative_to(REPO_ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(lesson, target)
+    # JupyterLab 4 renders only the cells in view; ask it to render them all
+    tracker = state / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
+    port, token = _free_port(), secrets.token_hex(16)
+    base = f"http://127.0.0.1:{port}"
+    server = _start_lab(root, state, port, token, myst=True)
+    try:
+        _wait_until_up(server, base, token, state / "server.log")
+        yield base, token
+    finally:
+        _stop(server, base, token)
+
+
+def _expected_texts(cell) -> list[str]:
+    from course_lib import prose
+
+    stored = {item["expression"]: item["result"] for item in cell.metadata.get("user_expressions", [])}
+    missing = [e for e in prose.expressions(cell.source) if stored.get(e, {}).get("status") != "ok"]
+    assert not missing, f"cell {cell.get('id')}: no stored value for {missing}; execute the lesson"
+    return [prose.as_text(stored[e]) for e in prose.expressions(cell.source)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", _lessons(), ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_lesson_reads_in_jupyterlab_as_in_the_book(browser, lesson_lab, lesson, tmp_path):
+    """Every markdown cell renders without a MyST error and shows its computed numbers."""
+    import nbformat
+
+    base, token = lesson_lab
+    nb = nbformat.read(lesson, as_version=4)
+    name = lesson.relative_to(REPO_ROOT).as_posix()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{base}/lab/tree/{name}?token={token}")
+        cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+        deadline = time.monotonic() + PAGE_TIMEOUT_MS / 1000
+        while cells.count() < len(nb.cells) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        page.wait_for_timeout(2000)  # let the MyST renderer finish the last cells
+        assert cells.count() == len(nb.cells), f"{name}: {cells.count()} of {len(nb.cells)} cells shown"
+        problems = []
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "markdown":
+                continue
+            shown = cells.nth(index).inner_text()
+            errors = [e for e in MYST_ERRORS if e in shown]
+            absent = [t for t in _expected_texts(cell) if t not in shown]
+            if errors or absent:
+                problems.append(
+                    f"cell {index} ({cell.get('id')}): {errors or ''} {absent or ''} in {shown[:160]!r}"
+                )
+        if problems:
+            page.screenshot(path=str(tmp_path / "lesson.png"), full_page=True)
+        assert not problems, f"{name}: " + "\n".join(problems[:12])
+    finally:
+        page.close()

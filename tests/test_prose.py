@@ -111,3 +111,21 @@ def test_the_executor_evaluates_each_role_in_reading_order(tmp_path):
     nbformat.write(nb, path)
     with pytest.raises(execute.NotebookFailed, match="nope: NameError"):
         asyncio.run(execute.execute_notebook(path, fast=True, attempts=1))
+
+
+@pytest.mark.parametrize("lesson", execute.toc_notebooks(), ids=lambda p: p.name)
+def test_lessons_use_eval_roles_and_store_their_values(lesson):
+    """No myst-nb glue (JupyterLab cannot render it); every {eval} has its value stored in the file."""
+    nb = nbformat.read(lesson, as_version=4)
+    glued = [
+        c.get("id")
+        for c in nb.cells
+        if "glue" in c.source and ("{glue" in c.source or "import glue" in c.source)
+    ]
+    assert not glued, f"{lesson.name}: cells {glued} still use myst-nb glue; write {{eval}}`name` instead"
+    unevaluated = [
+        (cell.get("id"), prose.failed(cell))
+        for cell in nb.cells
+        if cell.cell_type == "markdown" and prose.failed(cell)
+    ]
+    assert not unevaluated, f"{lesson.name}: execute it to store its values: {unevaluated[:5]}"

@@ -1,5 +1,5 @@
 """Unit tests of the self-checks (course_lib.checks): the comparison, the messages and hints a student
-sees, and one wrong implementation per known hole that each check must reject."""
+sees. The wrong answers each check must reject are in test_check_mutants.py."""
 
 import inspect
 import math
@@ -186,169 +186,12 @@ def test_every_chapter_has_graded_hints():
 # ----------------------------------------------------------------------------------- the tour
 
 
-def test_tour_check_catches_the_missing_sqrt2():
-    def without_sqrt2(f0, level_db, sr, duration):
-        return tour.reference_tone(f0, level_db, sr, duration) / np.sqrt(2)
-
-    tour.check_tone(tour.reference_tone)
-    with pytest.raises(SelfCheckFailed, match="RMS"):
-        tour.check_tone(without_sqrt2)
-
-
 def test_reference_tone_has_the_requested_rms_level():
     x = tour.reference_tone(100.0, -20.0, 16000, 1.0)
     assert 20 * np.log10(np.sqrt(np.mean(x**2))) == pytest.approx(-20.0, abs=1e-6)
 
 
-# ------------------------------------------------------------------ chapter 1: your own factor
-
-
-def _render_brightness(values):
-    """Clips whose brightness rises with the value (harmonic tilt), RMS-normalised."""
-    t = np.arange(SR // 4) / SR
-    k = np.arange(1, 21)[:, None]
-    clips = [(k**-tilt * np.sin(2 * np.pi * 200 * k * t)).sum(0) for tilt in (3.0 - np.asarray(values))]
-    return np.stack([c / np.sqrt(np.mean(c**2)) * 0.1 for c in clips])
-
-
-def _centroid(audio):
-    spectrum = np.abs(np.fft.rfft(audio, axis=1))
-    freqs = np.fft.rfftfreq(audio.shape[1], 1 / SR)
-    return (spectrum * freqs).sum(1) / spectrum.sum(1)
-
-
-def test_new_factor_check_passes_a_descriptor_that_measures_the_sound(capsys):
-    ch01.check_new_factor(_render_brightness, [0.0, 0.5, 1.0, 1.5], _centroid)
-    assert "monotone descriptor" in capsys.readouterr().out
-
-
-def test_new_factor_check_rejects_a_descriptor_that_never_reads_the_audio():
-    with pytest.raises(SelfCheckFailed, match="does not measure the audio"):
-        ch01.check_new_factor(_render_brightness, [0.0, 0.5, 1.0, 1.5], lambda a: np.arange(len(a)))
-
-
-def test_new_factor_check_rejects_a_loudness_factor_and_a_wrong_length():
-    def louder(values):
-        return _render_brightness(np.zeros(len(values))) * np.asarray(values)[:, None]
-
-    with pytest.raises(SelfCheckFailed, match="RMS level changes"):
-        ch01.check_new_factor(louder, [1.0, 2.0, 4.0], lambda a: np.sqrt(np.mean(a**2, axis=1)))
-    with pytest.raises(SelfCheckFailed, match="one number per clip"):
-        ch01.check_new_factor(_render_brightness, [0.0, 0.5, 1.0], lambda a: _centroid(a)[:2])
-
-
-# ------------------------------------------------------------------ chapter 2: encoder and decoder
-
-
-class GoodEncoder(nn.Module):
-    def __init__(self, in_dim, hidden, z_dim):
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(in_dim, hidden[0]), nn.Tanh())
-        self.mu, self.logvar = nn.Linear(hidden[0], z_dim), nn.Linear(hidden[0], z_dim)
-
-    def forward(self, x):
-        h = self.body(x.reshape(len(x), -1))
-        return self.mu(h), self.logvar(h)
-
-
-class OneHeadEncoder(GoodEncoder):
-    """A valid variant: one linear layer gives [mu, logvar], split in two."""
-
-    def __init__(self, in_dim, hidden, z_dim):
-        super().__init__(in_dim, hidden, z_dim)
-        self.head = nn.Linear(hidden[0], 2 * z_dim)
-        del self.mu, self.logvar
-
-    def forward(self, x):
-        return self.head(self.body(x.flatten(1))).chunk(2, dim=1)
-
-
-class NoFlattenEncoder(GoodEncoder):
-    def forward(self, x):
-        h = self.body(x)
-        return self.mu(h), self.logvar(h)
-
-
-class SoftplusLogvarEncoder(GoodEncoder):
-    def forward(self, x):
-        mu, logvar = super().forward(x)
-        return mu, nn.functional.softplus(logvar)
-
-
-class GoodDecoder(nn.Module):
-    def __init__(self, z_dim, hidden, out_dim):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(z_dim, hidden[0]), nn.Tanh(), nn.Linear(hidden[0], out_dim))
-
-    def forward(self, z):
-        return self.net(z)
-
-
-class ScaledSigmoidDecoder(GoodDecoder):
-    def forward(self, z):
-        return 10 * torch.sigmoid(super().forward(z)) - 5
-
-
-def test_encoder_and_decoder_checks_pass_valid_designs(capsys):
-    ch02.check_encoder(GoodEncoder)
-    ch02.check_encoder(OneHeadEncoder)
-    ch02.check_decoder(GoodDecoder)
-    assert capsys.readouterr().out.count("\N{WHITE HEAVY CHECK MARK}") == 3
-
-
-def test_encoder_check_rejects_a_missing_flatten():
-    with pytest.raises(SelfCheckFailed, match=r"(?s)forward raised .*shape \(5, 1, 3, 4\).*flatten"):
-        ch02.check_encoder(NoFlattenEncoder)
-
-
-def test_encoder_check_rejects_an_activation_on_a_head():
-    with pytest.raises(SelfCheckFailed, match="logvar is not the output of a linear layer"):
-        ch02.check_encoder(SoftplusLogvarEncoder)
-
-
-def test_decoder_check_rejects_a_scaled_sigmoid():
-    with pytest.raises(SelfCheckFailed, match="not the last linear layer's output"):
-        ch02.check_decoder(ScaledSigmoidDecoder)
-
-
-class SharedHeadEncoder(GoodEncoder):
-    def forward(self, x):
-        mu, _ = super().forward(x)
-        return mu, mu
-
-
-class SigmoidDecoder(GoodDecoder):
-    def forward(self, z):
-        return torch.sigmoid(super().forward(z))
-
-
-def test_encoder_and_decoder_checks_reject_a_shared_head_and_a_sigmoid():
-    with pytest.raises(SelfCheckFailed, match="identical"):
-        ch02.check_encoder(SharedHeadEncoder)
-    with pytest.raises(SelfCheckFailed, match="sigmoid"):
-        ch02.check_decoder(SigmoidDecoder)
-
-
-def test_chapter2_function_checks_accept_the_references():
-    ch02.check_reparameterize(ch02.reference_reparameterize)
-    ch02.check_kl(ch02.reference_kl)
-    ch02.check_negative_elbo(ch02.reference_negative_elbo)
-
-
-def test_chapter2_function_checks_reject_classic_mistakes():
-    with pytest.raises(SelfCheckFailed, match="reparameterize"):  # std = exp(logvar), not exp(logvar / 2)
-        ch02.check_reparameterize(lambda mu, logvar: mu + torch.exp(logvar) * torch.randn_like(mu))
-    with pytest.raises(SelfCheckFailed, match="kl_divergence"):  # mean over latents instead of sum
-        ch02.check_kl(lambda mu, logvar: ch02.reference_kl(mu, logvar) / mu.shape[1])
-
-    def pixel_mean(x, logits, mu, logvar):  # averages over pixels: the classic beta slip
-        recon = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").mean(1)
-        return (recon + ch02.reference_kl(mu, logvar)).mean()
-
-    with pytest.raises(SelfCheckFailed, match="negative_elbo"):
-        ch02.check_negative_elbo(pixel_mean)
-    with pytest.raises(SelfCheckFailed, match="scalar"):
-        ch02.check_negative_elbo(lambda x, logits, mu, logvar: ch02.reference_kl(mu, logvar))
+# ---------------------------------------------------------------------------------- chapter 2
 
 
 def test_reference_negative_elbo_known_value():
@@ -371,17 +214,11 @@ def test_beta_vae_loss_check_names_the_key_that_differs():
 
     example = torch.zeros(4, 4, 3)
     ch03.check_beta_vae_loss(beta_vae_loss, make_model, example)
-    with pytest.raises(SelfCheckFailed, match=r"returned\[1\]\['kl'\]: values differ"):
+    with pytest.raises(SelfCheckFailed, match=r"logs\['kl'\]: values differ"):
         ch03.check_beta_vae_loss(wrong_kl_log, make_model, example)
 
 
 # ---------------------------------------------------------------------- chapter 5: the SCAN loss
-
-
-def test_scan_loss_check_requires_the_dict_the_training_cell_reads():
-    ch05.check_scan_loss(scan_loss)
-    with pytest.raises(SelfCheckFailed, match=r"returned a Tensor; expected a dict .*terms\['loss'\]"):
-        ch05.check_scan_loss(lambda *args: scan_loss(*args)["loss"])
 
 
 def test_scan_loss_check_names_the_term_that_differs():

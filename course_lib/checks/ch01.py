@@ -18,7 +18,7 @@ import numpy as np
 import scipy.stats
 
 from course_lib import synth
-from course_lib.checks import Hint, compare, fail
+from course_lib.checks import Hint, compare, fail, in_turn, self_check
 from course_lib.factors import Factor, FactorSpace
 
 SR = 16000
@@ -63,22 +63,24 @@ MAPPING_HINT = Hint(
 )
 
 
-def _bank_inputs(rng: np.random.Generator) -> tuple:
-    """Random partials, some above Nyquist; constant or per-sample (vibrato) frequencies."""
-    n, k = int(rng.integers(200, 800)), int(rng.integers(1, 12))
+def _bank_inputs(rng: np.random.Generator, trial: int) -> tuple:
+    """Random partials, some above Nyquist, at 8, 16 or 22.05 kHz; constant frequencies on even trials,
+    per-sample (vibrato) frequencies on odd ones."""
+    n, k, sr = int(rng.integers(200, 800)), int(rng.integers(2, 12)), int(rng.choice([8000, SR, 22050]))
     freqs = rng.uniform(50.0, 9000.0, size=k)
-    if rng.random() < 0.5:
-        wobble = 1 + 0.02 * np.sin(2 * np.pi * rng.uniform(2, 8) * np.arange(n) / SR)
+    if trial % 2:
+        wobble = 1 + 0.05 * np.sin(2 * np.pi * rng.uniform(2, 8) * np.arange(n) / sr)
         freqs = freqs[:, None] * wobble[None, :]
-    return freqs, rng.uniform(0.0, 1.0, size=k), n, SR, rng.uniform(-np.pi, np.pi, size=k)
+    return freqs, rng.uniform(0.1, 1.0, size=k), n, sr, rng.uniform(-np.pi, np.pi, size=k)
 
 
+@self_check
 def check_oscillator_bank(oscillator_bank: Callable) -> None:
     """Compare ``oscillator_bank(freqs, amps, n_samples, sr, phases)`` with the course's reference."""
     compare(
         oscillator_bank,
         synth.oscillator_bank,
-        _bank_inputs,
+        in_turn(_bank_inputs),
         name="oscillator_bank",
         hint=BANK_HINT,
         atol=1e-6,
@@ -93,19 +95,21 @@ def reference_envelope(
     return synth.note_envelope(np.asarray(t, dtype=np.float64), params, duration)[0]
 
 
-def _envelope_inputs(rng: np.random.Generator) -> tuple:
+def _envelope_inputs(rng: np.random.Generator, trial: int) -> tuple:
+    """A time axis around one note; the decay is infinite on every third trial, finite otherwise."""
     duration = float(rng.uniform(0.3, 1.5))
     t = np.linspace(-0.05, duration + 0.05, 801)
-    t60 = float(rng.choice([np.inf, rng.uniform(0.1, 3.0)]))
+    t60 = np.inf if trial % 3 == 2 else float(rng.uniform(0.1, 3.0))
     return t, float(rng.uniform(1.0, 300.0)), t60, float(rng.uniform(5.0, 100.0)), duration
 
 
+@self_check
 def check_envelope(envelope: Callable) -> None:
     """Compare ``envelope(t, attack_ms, t60, release_ms, duration)`` with the course's note envelope."""
     compare(
         envelope,
         reference_envelope,
-        _envelope_inputs,
+        in_turn(_envelope_inputs),
         name="envelope",
         hint=ENVELOPE_HINT,
         atol=1e-9,
@@ -118,6 +122,7 @@ def _mix_inputs(rng: np.random.Generator) -> tuple:
     return harmonic, rng.normal(size=n) * rng.uniform(0.01, 3.0), float(rng.uniform(-20.0, 40.0))
 
 
+@self_check
 def check_mix_at_hnr(mix_at_hnr: Callable) -> None:
     """Compare ``mix_at_hnr(harmonic, noise, hnr_db)`` with :func:`course_lib.synth.mix_at_hnr`."""
     compare(
@@ -137,10 +142,11 @@ def _space(sizes: Sequence[int]) -> FactorSpace:
 
 
 def _mapping_inputs(rng: np.random.Generator) -> tuple:
-    sizes = tuple(int(s) for s in rng.integers(1, 7, size=int(rng.integers(1, 6))))
+    sizes = tuple(int(s) for s in rng.integers(2, 7, size=int(rng.integers(2, 6))))
     return rng.integers(0, int(np.prod(sizes)), size=int(rng.integers(1, 50))), sizes
 
 
+@self_check
 def check_index_mapping(index_to_classes: Callable, classes_to_index: Callable) -> None:
     """Check ``index_to_classes(index [n], sizes) -> [n, K]`` and its inverse ``classes_to_index``."""
     hint = MAPPING_HINT
@@ -165,6 +171,7 @@ def check_index_mapping(index_to_classes: Callable, classes_to_index: Callable) 
     )
 
 
+@self_check
 def check_new_factor(
     render: Callable[[np.ndarray], np.ndarray],
     values: Sequence[float],

@@ -7,10 +7,11 @@ Taught in chapters/03_beta_vae.ipynb::
     ch03.check_beta_vae_loss(beta_vae_loss, make_model=lambda: BetaVAE(...), example_x=x[:8])
 
 The loss check builds one model with ``make_model`` (the chapter's own architecture, so this module
-assumes nothing about it), feeds random inputs shaped like ``example_x`` and calls the student's
-function and ``course_lib.losses.beta_vae_loss`` with the same (model, x, beta, capacity, gamma). Both
-calls start from the same torch seed, so the reparameterisation noise is the same as long as the
-student draws it the way the model or the reference does.
+assumes nothing about it), in float64, feeds random inputs shaped like ``example_x`` and calls the
+student's function and ``course_lib.losses.beta_vae_loss`` with the same (model, x, beta, capacity,
+gamma). Both calls start from the same torch seed, so the reparameterisation noise is the same as long
+as the student draws it the way the model or the reference does. The KL term is compared on its own
+(the loss minus the loss at beta = 0): beside an untrained model's reconstruction term it is tiny.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from course_lib import metrics
-from course_lib.checks import Hint, compare
+from course_lib.checks import Hint, call_student, compare, difference, fail, in_turn, self_check
 
 MIG_HINT = Hint(
     nudge=(
@@ -45,18 +46,34 @@ def reference_mig(codes: np.ndarray, factors: np.ndarray, n_bins: int = 20) -> f
     return metrics.mig(codes, factors, n_bins=n_bins)["score"]
 
 
-def mig_inputs(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
-    """Random (codes, factors, n_bins): a noisy, partly mixed and permuted code of 2-3 factors."""
-    n, n_factors = int(rng.integers(400, 1500)), int(rng.integers(2, 4))
+MIG_BINS = (10, 20, 7)
+"""The ``n_bins`` of the MIG check's trials, in turn (so a function that ignores n_bins fails)."""
+
+
+def mig_inputs(rng: np.random.Generator, trial: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """Random (codes, factors, n_bins): a noisy, partly mixed and permuted code of 2-3 unbalanced factors.
+
+    Built so that each classic slip moves the score: the factors' classes have unequal frequencies
+    (so H(v_k) differs from log of the number of classes), the code dimensions have different scales
+    and offsets (bins are per dimension), one factor's dimension saturates at its maximum for a fifth
+    of the rows (so the maximum must share the last bin), and ``n_bins`` changes between trials.
+    """
+    n, n_factors = int(rng.integers(600, 1500)), int(rng.integers(2, 4))
     n_dims = n_factors + int(rng.integers(0, 3))
-    sizes = rng.integers(2, 9, size=n_factors)
-    factors = np.stack([rng.integers(size, size=n) for size in sizes], axis=1)
+    sizes = rng.integers(3, 9, size=n_factors)
+    factors = np.stack(
+        [rng.choice(size, size=n, p=(p := rng.uniform(0.05, 1.0, size=size)) / p.sum()) for size in sizes],
+        axis=1,
+    )
     values = factors / (sizes - 1) - 0.5
-    mixing = np.eye(n_dims, n_factors) + rng.uniform(0.0, 0.6) * rng.normal(size=(n_dims, n_factors))
-    codes = values @ mixing.T + rng.uniform(0.02, 0.3) * rng.normal(size=(n, n_dims))
-    return codes[:, rng.permutation(n_dims)], factors, int(rng.choice([10, 20]))
+    mixing = np.eye(n_dims, n_factors) + rng.uniform(0.0, 0.4) * rng.normal(size=(n_dims, n_factors))
+    codes = values @ mixing.T + rng.uniform(0.02, 0.2) * rng.normal(size=(n, n_dims))
+    codes[:, 0] = np.minimum(codes[:, 0], np.quantile(codes[:, 0], 0.8))
+    codes = codes * 10.0 ** rng.uniform(-1.0, 1.0, size=n_dims) + rng.normal(0.0, 3.0, size=n_dims)
+    return codes[:, rng.permutation(n_dims)], factors, MIG_BINS[trial % len(MIG_BINS)]
 
 
+@self_check
 def check_mig(student_mig: Callable[..., float]) -> None:
     """Compare a student's ``mig(codes, factors, n_bins)`` with the reference on random codes.
 
@@ -67,7 +84,16 @@ def check_mig(student_mig: Callable[..., float]) -> None:
         result = student_mig(codes, factors, n_bins)
         return result["score"] if isinstance(result, dict) else float(result)
 
-    compare(score, reference_mig, mig_inputs, name="mig", hint=MIG_HINT, atol=2e-3, rtol=0.0)
+    compare(
+        score,
+        reference_mig,
+        in_turn(mig_inputs),
+        name="mig",
+        hint=MIG_HINT,
+        trials=len(MIG_BINS) + 2,
+        atol=2e-3,
+        rtol=0.0,
+    )
 
 
 LOSS_HINT = Hint(
@@ -92,7 +118,8 @@ LOSS_SETTINGS: tuple[tuple[float, float | None, float | None], ...] = (
     (1.0, 2.0, 50.0),
     (4.0, 0.5, 10.0),
 )
-"""(beta, capacity, gamma) of each trial of :func:`check_beta_vae_loss`."""
+"""(beta, capacity factor, gamma) of each trial of :func:`check_beta_vae_loss`; the capacity is the
+factor times the batch's mean KL, so that one trial has the KL below C and another above it."""
 
 
 def _comparable(result: Any) -> Any:
@@ -112,17 +139,82 @@ def _comparable(result: Any) -> Any:
     return result
 
 
-def _seeded(loss: Callable[..., Any]) -> Callable[..., Any]:
-    """Call ``loss`` without gradients from a fixed torch seed (same reparameterisation noise every call)."""
+def _call_loss(
+    loss: Callable[..., Any],
+    model: nn.Module,
+    x: torch.Tensor,
+    beta: float,
+    capacity: float | None,
+    gamma: float | None,
+) -> tuple[torch.Tensor, dict]:
+    """``loss(model, x, beta, capacity=..., gamma=...)`` from a fixed torch seed, without gradients."""
+    torch.manual_seed(1234)
+    with torch.no_grad():
+        result = call_student("beta_vae_loss", loss, model, x, beta, capacity, gamma, hint=LOSS_HINT)
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        fail(
+            "beta_vae_loss",
+            f"expected (loss, logs) with logs a dict, got {type(result).__name__}.",
+            LOSS_HINT,
+        )
+    return result
 
-    def call(model: nn.Module, x: torch.Tensor, beta: float, capacity: float | None, gamma: float | None):
-        torch.manual_seed(1234)
-        with torch.no_grad():
-            return _comparable(loss(model, x, beta, capacity=capacity, gamma=gamma))
 
-    return call
+def _loss_parts(
+    loss: Callable[..., Any],
+    model: nn.Module,
+    x: torch.Tensor,
+    beta: float,
+    capacity: float | None,
+    gamma: float | None,
+) -> dict[str, Any]:
+    """The parts of one loss result that the check compares one by one, each beyond the others' size.
+
+    On an untrained model the reconstruction term is thousands of nats and the KL a fraction of one,
+    so the loss alone hides any KL mistake: the KL part is the loss minus the loss at beta = 0, and the
+    logged elbo is compared through elbo + recon (minus the KL), all in float64.
+    """
+    total, logs = _call_loss(loss, model, x, beta, capacity, gamma)
+    recon_only, _ = _call_loss(loss, model, x, 0.0, None, None)
+    elbo_plus_recon = None
+    if isinstance(logs.get("elbo"), (int, float)) and isinstance(logs.get("recon"), (int, float)):
+        elbo_plus_recon = np.asarray(logs["elbo"] + logs["recon"])
+    return {
+        "the reconstruction term (your loss at beta = 0)": _comparable(recon_only),
+        "the KL term of your loss (your loss minus your loss at beta = 0)": _comparable(total - recon_only),
+        "logs['elbo'] + logs['recon'] (minus the KL: the ELBO has no beta)": elbo_plus_recon,
+        "logs": _comparable(logs),
+    }
 
 
+def _describe(beta: float, capacity: float | None, gamma: float | None) -> str:
+    if capacity is None:
+        return f"beta = {beta:g}"
+    return f"capacity C = {capacity:.3g}, gamma = {gamma:g}"
+
+
+def _check_loss_carries_gradient(student_loss: Callable[..., Any], model: nn.Module, x: torch.Tensor) -> None:
+    """The returned loss must be a scalar tensor that gradients flow through (train calls backward)."""
+    torch.manual_seed(1234)
+    result = call_student("beta_vae_loss", student_loss, model, x, 1.0, None, None, hint=LOSS_HINT)
+    loss = result[0] if isinstance(result, tuple) and result else result
+    if not isinstance(loss, torch.Tensor):
+        got = f"a {type(loss).__name__}"
+    elif loss.dim() != 0:
+        got = f"a tensor of shape {tuple(loss.shape)}"
+    elif not loss.requires_grad:
+        got = "a tensor that no gradient flows through (detached, or made from .item())"
+    else:
+        return
+    fail(
+        "beta_vae_loss",
+        "the loss must be a scalar tensor that gradients flow through (training calls"
+        f" loss.backward()), got {got}.",
+        LOSS_HINT,
+    )
+
+
+@self_check
 def check_beta_vae_loss(
     student_loss: Callable[..., Any],
     make_model: Callable[[], nn.Module],
@@ -135,29 +227,38 @@ def check_beta_vae_loss(
     Args:
         student_loss: the student's function.
         make_model: builds the model the loss is computed for (called once, under a fixed seed).
-        example_x: a batch of inputs; every trial draws uniform [0, 1) inputs of its shape and dtype.
+        example_x: a batch of inputs; every trial draws uniform [0, 1) inputs of its shape (float64).
         reference: the function to compare with (default ``course_lib.losses.beta_vae_loss``).
 
-    Runs one trial per (beta, capacity, gamma) in :data:`LOSS_SETTINGS`: plain beta-VAE with beta
-    1, 4 and 0.25, then two capacity-annealed settings.
+    First the loss must carry a gradient; then one trial per setting in :data:`LOSS_SETTINGS` (beta
+    1, 4 and 0.25, then two capacity-annealed settings) compares the reconstruction term, the KL term,
+    the logs and the logged ELBO's KL, each on its own (see :func:`_loss_parts`).
     """
     if reference is None:
         from course_lib.losses import beta_vae_loss as reference
     if not isinstance(example_x, torch.Tensor):
         raise ValueError(f"example_x must be a torch.Tensor batch of inputs, got {type(example_x).__name__}.")
     torch.manual_seed(0)
-    model = make_model()
-    settings = iter(LOSS_SETTINGS)
-
-    def make_inputs(rng: np.random.Generator) -> tuple:
-        x = torch.as_tensor(rng.random(tuple(example_x.shape)), dtype=example_x.dtype)
-        return (model, x, *next(settings))
-
-    compare(
-        _seeded(student_loss),
-        _seeded(reference),
-        make_inputs,
-        name="beta_vae_loss",
-        hint=LOSS_HINT,
-        trials=len(LOSS_SETTINGS),
+    model = make_model().double()
+    rng = np.random.default_rng(0)
+    _check_loss_carries_gradient(student_loss, model, torch.as_tensor(rng.random(tuple(example_x.shape))))
+    for trial, (beta, capacity_factor, gamma) in enumerate(LOSS_SETTINGS, start=1):
+        x = torch.as_tensor(rng.random(tuple(example_x.shape)))
+        capacity = None
+        if capacity_factor is not None:
+            capacity = capacity_factor * _call_loss(reference, model, x, 1.0, None, None)[1]["kl"]
+        want = _loss_parts(reference, model, x, beta, capacity, gamma)
+        got = _loss_parts(student_loss, model, x, beta, capacity, gamma)
+        for part, expected in want.items():
+            problem = difference(got[part], expected, atol=1e-6, rtol=1e-4, path=part)
+            if problem:
+                fail(
+                    "beta_vae_loss",
+                    f"{problem}, with {_describe(beta, capacity, gamma)} (trial {trial} of"
+                    f" {len(LOSS_SETTINGS)}).",
+                    LOSS_HINT,
+                )
+    print(
+        f"\N{WHITE HEAVY CHECK MARK} beta_vae_loss: its reconstruction term, KL term and logs match the"
+        f" reference in {len(LOSS_SETTINGS)} settings of beta and capacity."
     )

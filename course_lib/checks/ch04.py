@@ -10,8 +10,8 @@ module by parameter name (``load_state_dict``), then compares both on random inp
 
 So the student's parameters must carry the reference names and shapes (listed in the docstrings of
 :class:`~course_lib.models.attention.AdditiveAttention` and
-:class:`~course_lib.models.recurrent.RecurrentAttentionEncoder`); a mismatch fails with the list of
-expected names.
+:class:`~course_lib.models.recurrent.RecurrentAttentionEncoder`); a mismatch fails naming the
+parameters that are missing, extra or of the wrong shape.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib.checks import Hint, compare, fail
+from course_lib.checks import Hint, compare, fail, in_turn, self_check
 from course_lib.config import seed_everything
 from course_lib.models.attention import AdditiveAttention
 from course_lib.models.recurrent import RecurrentAttentionEncoder
@@ -54,9 +54,24 @@ ENCODER_HINT = Hint(
 )
 
 
-def _expected_parameters(module: nn.Module) -> str:
-    """One line per tensor of ``module``'s state_dict: ``name shape``."""
-    return "\n".join(f"  {name} {tuple(t.shape)}" for name, t in module.state_dict().items())
+def _parameter_mismatch(student: nn.Module, reference: nn.Module) -> str:
+    """A few lines naming the parameters that differ from the reference's names and shapes."""
+    mine = {name: tuple(t.shape) for name, t in student.state_dict().items()}
+    want = {name: tuple(t.shape) for name, t in reference.state_dict().items()}
+
+    def first(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" (and {len(names) - 3} more)" if len(names) > 3 else "")
+
+    lines = []
+    if missing := [name for name in want if name not in mine]:
+        lines.append(f"missing: {first([f'{name} {want[name]}' for name in missing])}")
+    if unexpected := [name for name in mine if name not in want]:
+        lines.append(f"not in the reference: {first(unexpected)}")
+    if shapes := [name for name in want if name in mine and mine[name] != want[name]]:
+        lines.append(
+            f"wrong shape: {first([f'{name} {mine[name]}, expected {want[name]}' for name in shapes])}"
+        )
+    return "\n".join(lines)
 
 
 def _student_copy(student_cls: type, reference: nn.Module, kwargs: dict[str, Any], name: str) -> nn.Module:
@@ -74,33 +89,34 @@ def _student_copy(student_cls: type, reference: nn.Module, kwargs: dict[str, Any
         )
     if not isinstance(student, nn.Module):
         fail(name, f"{student_cls.__name__} must subclass torch.nn.Module.")
-    try:
-        student.load_state_dict(reference.state_dict(), strict=True)
-    except RuntimeError as error:
-        fail(
-            name,
-            f"your module's parameters do not match the reference's names and shapes.\n{error}\n"
-            f"Expected exactly these (name and shape):\n{_expected_parameters(reference)}",
-        )
+    mismatch = _parameter_mismatch(student, reference)
+    if mismatch:
+        fail(name, f"your module's parameters do not match the reference's names and shapes:\n{mismatch}")
+    student.load_state_dict(reference.state_dict(), strict=True)
     return student.eval()
 
 
-def _attention_inputs(rng: np.random.Generator) -> tuple:
-    """A random (query, keys, values or None, mask or None) for the attention check."""
-    batch, time = int(rng.integers(1, 5)), int(rng.integers(1, 9))
+def _attention_inputs(rng: np.random.Generator, trial: int) -> tuple:
+    """A random (query, keys, values or None, mask or None) for the attention check.
+
+    The trials take turns: values given on odd trials, a mask on all but every fourth; at least two
+    sounds and three time steps, so that a softmax over the wrong axis shows.
+    """
+    batch, time = int(rng.integers(2, 5)), int(rng.integers(3, 9))
     query = torch.as_tensor(rng.normal(size=(batch, ATTENTION_ARGS["query_dim"])), dtype=torch.float32)
     keys = torch.as_tensor(rng.normal(size=(batch, time, ATTENTION_ARGS["key_dim"])), dtype=torch.float32)
     values = None
-    if rng.random() < 0.5:
+    if trial % 2:
         values = torch.as_tensor(rng.normal(size=(batch, time, 3)), dtype=torch.float32)
     mask = None
-    if rng.random() < 0.7:
+    if trial % 4 != 3:
         keep = rng.random((batch, time)) < 0.6
         keep[np.arange(batch), rng.integers(0, time, size=batch)] = True  # at least one position per row
         mask = torch.as_tensor(keep)
     return query, keys, values, mask
 
 
+@self_check
 def check_attention(student_cls: type) -> None:
     """Compare a student's ``AdditiveAttention`` class with the reference on random inputs.
 
@@ -115,7 +131,7 @@ def check_attention(student_cls: type) -> None:
         compare(
             student,
             reference,
-            _attention_inputs,
+            in_turn(_attention_inputs),
             name="AdditiveAttention",
             hint=ATTENTION_HINT,
             trials=8,
@@ -124,7 +140,7 @@ def check_attention(student_cls: type) -> None:
 
 def _encoder_inputs(rng: np.random.Generator) -> tuple:
     """A random log-mel batch [B, n_mels, frames] for the encoder check."""
-    shape = (int(rng.integers(1, 5)), ENCODER_ARGS["n_mels"], int(rng.integers(2, 10)))
+    shape = (int(rng.integers(2, 5)), ENCODER_ARGS["n_mels"], int(rng.choice([3, 4, 5, 7, 9])))
     return (torch.as_tensor(rng.normal(size=shape), dtype=torch.float32),)
 
 
@@ -138,6 +154,7 @@ def _with_weights(encoder: nn.Module):
     return run
 
 
+@self_check
 def check_encoder(student_cls: type) -> None:
     """Compare a student's ``RecurrentAttentionEncoder`` class with the reference on random inputs.
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from course_lib.checks import Hint, compare, fail
+from course_lib.checks import Hint, call_student, compare, fail, self_check
 from course_lib.factors import Factor, FactorSpace
 from course_lib.models.scan import SCAN, gaussian_kl_between, product_of_experts_and, scan_loss
 from course_lib.scan.symbols import OPERATORS, Symbol, apply_operator
@@ -93,12 +93,14 @@ def kl_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
     return mus[0], logvars[0], mus[1], logvars[1]
 
 
+@self_check
 def check_gaussian_kl_between(student_fn: Callable[..., Any]) -> None:
     """Compare ``student_fn(mu_q, logvar_q, mu_p, logvar_p)`` with the reference on random Gaussians."""
     compare(student_fn, gaussian_kl_between, kl_inputs, name="gaussian_kl_between", hint=KL_HINT)
 
 
-LOSS_KEYS = ("kl_ground", "kl_prior", "loss", "recon")
+LOSS_KEYS = ("recon", "kl_prior", "kl_ground", "loss")
+"""The terms of the SCAN loss, compared in this order (each term before their total)."""
 
 
 def _loss_terms(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,6 +120,7 @@ def _loss_terms(result: Mapping[str, Any]) -> dict[str, Any]:
     return {key: result[key] for key in LOSS_KEYS}
 
 
+@self_check
 def check_scan_loss(student_loss: Callable[..., Any], *, reference: Callable[..., Any] | None = None) -> None:
     """Compare ``student_loss(model, y, mu_x, logvar_x, beta, lam)`` with :func:`scan_loss`.
 
@@ -146,6 +149,7 @@ def check_scan_loss(student_loss: Callable[..., Any], *, reference: Callable[...
 
         return call
 
+    _check_sound_posterior_is_frozen(student_loss, model)
     compare(
         terms(student_loss),
         terms(reference),
@@ -154,6 +158,27 @@ def check_scan_loss(student_loss: Callable[..., Any], *, reference: Callable[...
         hint=SCAN_HINT,
         trials=len(SCAN_SETTINGS),
     )
+
+
+def _check_sound_posterior_is_frozen(student_loss: Callable[..., Any], model: SCAN) -> None:
+    """No gradient of the loss may reach the sound posterior (the beta-VAE is frozen); some reaches SCAN."""
+    y = torch.tensor([[1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0]], dtype=torch.float64)
+    mu_x = torch.full((1, Z_DIM), 0.5, dtype=torch.float64, requires_grad=True)
+    logvar_x = torch.full((1, Z_DIM), -1.0, dtype=torch.float64, requires_grad=True)
+    torch.manual_seed(1234)
+    loss = _loss_terms(
+        call_student("scan_loss", student_loss, model, y, mu_x, logvar_x, 1.0, 10.0, hint=SCAN_HINT)
+    )
+    if not isinstance(loss["loss"], torch.Tensor) or not loss["loss"].requires_grad:
+        fail("scan_loss", "terms['loss'] carries no gradient: training could not move SCAN.", SCAN_HINT)
+    grads = torch.autograd.grad(loss["loss"], (mu_x, logvar_x), allow_unused=True)
+    if any(g is not None and bool(g.abs().max() > 0) for g in grads):
+        fail(
+            "scan_loss",
+            "the loss sends gradients into the sound posterior (mu_x, logvar_x): detach them, the β-VAE"
+            " is frozen and only SCAN learns.",
+            SCAN_HINT,
+        )
 
 
 def small_vocabulary() -> Vocabulary:
@@ -175,6 +200,7 @@ def small_vocabulary() -> Vocabulary:
     )
 
 
+@self_check
 def check_symbol_operator(student_op: Callable[[Symbol, Symbol], Any], op: str) -> None:
     """Compare ``student_op(a, b)`` with ``apply_operator(op, a, b)`` on random valid symbol pairs.
 
@@ -209,6 +235,7 @@ def check_symbol_operator(student_op: Callable[[Symbol, Symbol], Any], op: str) 
     )
 
 
+@self_check
 def check_product_of_experts(student_fn: Callable[..., Any]) -> None:
     """Compare ``student_fn(mu1, logvar1, mu2, logvar2)`` with :func:`product_of_experts_and`."""
 

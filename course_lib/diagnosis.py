@@ -1,6 +1,6 @@
 """Measured reasons why an MLP beta-VAE over log-mels misses pitch and loudness.
 
-Taught in chapters/03_beta_vae.ipynb. Three claims, each turned into a number:
+Taught in chapters/03_2_pitch_and_loudness.ipynb. Three claims, each turned into a number:
 
 1. **Level moves every bin.** Between two sounds that differ only in level, a log spectrogram moves by
    the same number of dB in every band above the floor: :func:`one_factor_pairs` finds such rows,

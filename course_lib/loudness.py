@@ -1,6 +1,6 @@
 """Loudness-normalised log-mels with the level as a channel of its own.
 
-Taught in chapters/03_beta_vae.ipynb (the representation of its first remedy; trained by
+Taught in chapters/03_2_pitch_and_loudness.ipynb (the representation of its first remedy; trained by
 ``python -m course_lib.experiments.weak_sweep``). Chapter 3 measures that a level step moves nearly every
 log-mel value at once, and that with a fixed floor (-100 dB) the level also changes *which* values sit at
 the floor: level leaks into the spectrum's shape. This module separates the two:

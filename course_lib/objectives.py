@@ -1,6 +1,6 @@
 """Objectives beyond beta: beta-TCVAE's KL split, Ada-GVAE's weakly supervised pair loss, FactorVAE's TC.
 
-Taught in chapters/03_beta_vae.ipynb.
+Taught in chapters/03_2_pitch_and_loudness.ipynb.
 
 Reduction: the same rule as :mod:`course_lib.losses` (read its docstring). Every term is in nats per
 example: the reconstruction is summed over the data dimensions, the KL terms over the latent

@@ -1,8 +1,9 @@
 """Latent traversals you can see and hear: decode a line through one latent, plot it, listen, measure it.
 
-Taught in chapters/03_beta_vae.ipynb (Q3 and Q5); chapter 4 reuses it. A *traversal* starts from a base
-code (for instance the mean code of one clip), moves ONE latent dimension through a range of values while
-the others stay fixed, and decodes every step. Three views of the same traversal:
+Taught in chapters/03_1_beta_vae.ipynb (Q3 and Q5); chapters/03_2_pitch_and_loudness.ipynb and chapter 4
+reuse it. A *traversal* starts from a base code (for instance the mean code of one clip), moves ONE latent
+dimension through a range of values while the others stay fixed, and decodes every step.
+Three views of the same traversal:
 
 * :func:`decode_traversals` -> spectrogram frames ``[dims, steps, mels, frames]``, drawn by
   :func:`plot_traversal_grid` (one row per latent) and fed to :func:`course_lib.widgets.static_explorer`;

@@ -1,6 +1,6 @@
 """Pairs of sounds that share a random subset of factors: the weak supervision of Ada-GVAE.
 
-Taught in chapters/03_beta_vae.ipynb.
+Taught in chapters/03_2_pitch_and_loudness.ipynb.
 
 Locatello et al. (2020) train on pairs (x1, x2): x1 is drawn uniformly from the factor grid, then k
 of the K factors are chosen at random and given *new* values in x2 (each a different class, drawn

@@ -1,6 +1,6 @@
 """Latent explorers: move a latent coordinate, see the decoded spectrogram and hear it.
 
-Taught in chapters/03_beta_vae.ipynb (and reused in chapter 4). Two versions of one idea:
+Taught in chapters/03_1_beta_vae.ipynb (and reused in chapter 4). Two versions of one idea:
 
 * :func:`latent_sliders` — ipywidgets, one slider per latent dimension, decoding live. It needs a
   running kernel (JupyterLab).

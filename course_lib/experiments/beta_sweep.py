@@ -1,6 +1,6 @@
 """The beta sweep of chapter 3: MLP beta-VAEs on the default toy dataset, several betas and seeds.
 
-Taught in chapters/03_beta_vae.ipynb (Q2 and Q4). Reproduce the committed results with::
+Taught in chapters/03_1_beta_vae.ipynb (Q2 and Q4). Reproduce the committed results with::
 
     python -m course_lib.experiments.beta_sweep            # full sweep -> results/beta_sweep.csv
     python -m course_lib.experiments.beta_sweep --fast     # a two-minute smoke version (not committed)
@@ -83,6 +83,20 @@ FULL = Settings()
 
 FAST = Settings(epochs=1, train_size=2000, metric_settings=metrics.FAST)
 """A two-minute smoke version of the sweep (never written to ``results/``)."""
+
+LIVE_METRICS = MetricSettings(
+    beta_vae_train=500,
+    beta_vae_eval=250,
+    factor_vae_train=500,
+    factor_vae_eval=250,
+    factor_vae_variance=2000,
+    mig_points=5000,
+    dci_train=300,
+    dci_test=150,
+    sap_train=500,
+    sap_test=250,
+)
+"""The smaller sample counts with which chapter 3 scores the runs it trains live (3.1 and 3.2)."""
 
 
 def make_model(settings: Settings = FULL, in_shape: Sequence[int] = (64, 32)) -> VAE:

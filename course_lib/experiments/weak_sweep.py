@@ -1,15 +1,24 @@
 """Loudness-normalised inputs: unsupervised beta-VAE and beta-TCVAE against weakly supervised Ada-GVAE.
 
-Taught in chapters/03_beta_vae.ipynb, which plots its results file and listens to its checkpoints.
-Reproduce with::
+Taught in chapters/03_2_pitch_and_loudness.ipynb, which plots its results files and listens to its
+checkpoints. Reproduce with::
 
     python -m course_lib.experiments.weak_sweep            # -> results/weak_sweep.csv (about 90 CPU minutes)
     python -m course_lib.experiments.weak_sweep --publish  # -> results/checkpoints/<model>.pt
     python -m course_lib.experiments.weak_sweep --fast     # a smoke run (never overwrites the file)
 
-The inputs are :func:`course_lib.loudness.level_channel_inputs` of the default grid: the 64 x 32 log-mel
-relative to each clip's level (floor 55 dB below it) and the standardised level, times 4 (so that the
-decoder's error on it weighs like 16 values), as one more value. The
+and the run that isolates the level channel (the beta_vae recipe on plain log-mels; about 11 CPU
+minutes; the level-channel half is the beta_vae rows of ``results/weak_sweep.csv``)::
+
+    python -m course_lib.experiments.weak_sweep --inputs logmel --models beta_vae  # -> weak_sweep_logmel.csv
+    python -m course_lib.experiments.weak_sweep --inputs logmel --publish-chosen beta_vae
+    python -m course_lib.experiments.weak_sweep --publish-chosen beta_vae
+    # -> results/checkpoints/<inputs>/beta_vae.pt, the median-MIG seed of each half, for listening
+
+The inputs (:attr:`Settings.inputs`, :func:`make_inputs`) are :func:`course_lib.loudness.level_channel_inputs`
+of the default grid: the 64 x 32 log-mel relative to each clip's level (floor 55 dB below it) and the
+standardised level, times 4 (so that the decoder's error on it weighs like 16 values), as one more
+value; with ``--inputs logmel``, the plain 64 x 32 log-mels instead (everything else unchanged). The
 model is an MLP VAE (two ReLU layers of 256, 10 latents, Gaussian decoder with standard deviation 0.1)
 trained on all 54,000 sounds in one of five ways (each a ``(model, beta)`` of :attr:`Settings.runs`):
 
@@ -78,7 +87,11 @@ from course_lib.weak_pairs import PairLoader
 MODELS = ("beta_vae", "beta_tcvae", "factor_vae", "ada_gvae", "gvae_known_k")
 UNSUPERVISED = ("beta_vae", "beta_tcvae", "factor_vae")
 """The models trained on single sounds, without any label; the others see pairs."""
+INPUTS = ("level_channel", "logmel")
+"""The representations (:func:`make_inputs`): the level channel (the sweep's) or the plain log-mels."""
 DEFAULT_PATH = RESULTS_DIR / "weak_sweep.csv"
+LOGMEL_PATH = RESULTS_DIR / "weak_sweep_logmel.csv"
+"""The runs on plain log-mels (``--inputs logmel``): the level channel's effect, isolated."""
 CHECKPOINTS = RESULTS_DIR / "checkpoints"
 KEY = ["model", "beta", "seed"]
 
@@ -106,6 +119,7 @@ class Settings:
     n_held: int = 2000
     preset: str = "default"
     level_gain: float = 4.0
+    inputs: str = "level_channel"
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -136,6 +150,19 @@ def make_model(settings: Settings, n_inputs: int, model_name: str = "beta_vae") 
 def _check_model(model_name: str) -> None:
     if model_name not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model_name!r}.")
+
+
+def make_inputs(dataset: ToyDataset, settings: Settings) -> torch.Tensor:
+    """The training inputs ``[clips, values]`` of ``settings.inputs`` (:data:`INPUTS`).
+
+    ``"level_channel"``: :func:`course_lib.loudness.level_channel_inputs` (2,049 values per clip on
+    the default grid); ``"logmel"``: the flattened log-mels as they are (2,048 values).
+    """
+    if settings.inputs == "level_channel":
+        return level_channel_inputs(dataset.features, level_gain=settings.level_gain)
+    if settings.inputs == "logmel":
+        return torch.as_tensor(np.asarray(dataset.features, dtype=np.float32).reshape(len(dataset), -1))
+    raise ValueError(f"inputs must be one of {INPUTS}, got {settings.inputs!r}.")
 
 
 def make_loader(
@@ -301,6 +328,56 @@ def copy_run(run: Any, runs_dir: str | os.PathLike, destination: Path) -> Path:
     return copy_half(source, destination)
 
 
+def publish_chosen(
+    results: pd.DataFrame, model_name: str, runs_dir: str | os.PathLike, folder: str | os.PathLike
+) -> Path:
+    """Copy the :func:`chosen_runs` run of ``model_name`` from ``runs_dir`` to ``folder/<model>.pt``."""
+    chosen = chosen_runs(results[results["model"] == model_name])
+    if chosen.empty:
+        raise ValueError(f"results hold no run of {model_name!r}.")
+    return copy_run(chosen.iloc[0], runs_dir, Path(folder) / f"{model_name}.pt")
+
+
+def load_chosen(
+    inputs: str,
+    model_name: str = "beta_vae",
+    shape: tuple[int, ...] = (64, 32),
+    folder: str | os.PathLike = CHECKPOINTS,
+) -> nn.Module:
+    """The :func:`publish_chosen` model trained on ``inputs``, log-mels ``[clips, *shape]`` in and out.
+
+    A plain log-mel model is the MLP VAE itself (float32, eval mode); a level-channel model is wrapped
+    in :class:`LevelChannelModel` with the level scale saved in its meta.
+    """
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}.")
+    path = Path(folder) / inputs / f"{model_name}.pt"
+    command = "course_lib.experiments.weak_sweep" + (" --inputs logmel" if inputs == "logmel" else "")
+    if not path.exists():
+        raise FileNotFoundError(f"no {path}: run python -m {command}, then --publish-chosen {model_name}.")
+    if inputs == "logmel":
+        model = make_model(FULL, int(np.prod(shape)), model_name)
+        load_checkpoint(model, path)
+        return _Reshaped(model.eval(), tuple(shape))
+    model = make_model(FULL, int(np.prod(shape)) + 1, model_name)
+    meta = load_checkpoint(model, path)
+    return LevelChannelModel(model.eval(), shape, LevelScale(*meta["level_scale"]), FULL.level_gain)
+
+
+class _Reshaped(nn.Module):
+    """A VAE over flattened log-mels, seen with log-mels ``[clips, *shape]`` in and out."""
+
+    def __init__(self, vae: VAE, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.vae, self.shape = vae, shape
+
+    def encode(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.vae.encode(torch.as_tensor(features, dtype=torch.float32).flatten(1))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(z).reshape(-1, *self.shape)
+
+
 def load_published_into(model: nn.Module, path: Path, command: str) -> dict:
     """Load the published checkpoint ``path`` into ``model`` and return its meta.
 
@@ -357,13 +434,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help=f"CSV to write (default {DEFAULT_PATH}; fast: data/)")
+    parser.add_argument("--inputs", choices=INPUTS, help="the representation (default level_channel)")
     parser.add_argument("--publish", action="store_true", help="copy the chosen checkpoints to results/")
+    parser.add_argument(
+        "--publish-chosen", metavar="MODEL", choices=MODELS, help="copy MODEL's chosen run to results/"
+    )
     args = parser.parse_args(argv)
     settings, fast = pick_settings(args, FAST, FULL)
     if args.out is None:  # a smoke run never overwrites the committed results
-        args.out = str(data_dir() / "weak_sweep_fast.csv") if fast else str(DEFAULT_PATH)
+        plain = settings.inputs == "logmel"
+        if fast:
+            args.out = str(data_dir() / f"weak_sweep{'_logmel' if plain else ''}_fast.csv")
+        else:
+            args.out = str(LOGMEL_PATH if plain else DEFAULT_PATH)
     runs_dir = runs_dir_for(args.out)
-    if args.publish:  # a smoke run publishes beside its runs, never into results/
+    if args.publish_chosen:  # a smoke run publishes beside its runs, never into results/
+        folder = (runs_dir / "published" if fast else CHECKPOINTS) / settings.inputs
+        print(f"wrote {publish_chosen(pd.read_csv(args.out), args.publish_chosen, runs_dir, folder)}")
+        return 0
+    if args.publish:
+        if settings.inputs != "level_channel":
+            parser.error("--publish copies the level-channel models; use --publish-chosen.")
         folder = runs_dir / "published" if fast else CHECKPOINTS
         for path in publish(pd.read_csv(args.out), runs_dir, folder):
             print(f"wrote {path}")
@@ -372,8 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--epochs must be positive.")
     torch.set_num_threads(args.threads)
     dataset = load_toy_dataset(settings.preset)
-    inputs = level_channel_inputs(dataset.features, level_gain=settings.level_gain)
-    scale = list(level_scale(dataset.features))  # saved with each run: how its inputs were standardised
+    inputs = make_inputs(dataset, settings)
+    scale = list(level_scale(dataset.features))  # saved with each run: how a level channel was standardised
     runs = [
         (m, b)
         for m, b in settings.runs

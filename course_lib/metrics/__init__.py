@@ -1,6 +1,6 @@
 """Disentanglement metrics, computed on the MEAN code of an encoder (chapters 3 and 4).
 
-Taught in chapters/03_beta_vae.ipynb. Five published scores, following their papers and the defaults of
+Taught in chapters/03_1_beta_vae.ipynb. Five published scores, following their papers and the defaults of
 disentanglement_lib (Locatello et al. 2019); each module docstring says what the score measures and
 where we depart from that library:
 

@@ -1,6 +1,6 @@
 """All five disentanglement metrics at once, on the mean codes of a full-factorial grid.
 
-Taught in chapters/03_beta_vae.ipynb (the beta sweep table) and reused in chapter 4.
+Taught in chapters/03_1_beta_vae.ipynb (the beta sweep table) and reused in chapter 4.
 
 :func:`evaluate_all` follows disentanglement_lib's protocol: the interventional scores (beta-VAE,
 FactorVAE) sample factor vectors and look their codes up in the grid; the observational scores (MIG,

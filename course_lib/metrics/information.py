@@ -1,6 +1,6 @@
 """Mutual information between code dimensions and factors, and the Mutual Information Gap (MIG).
 
-Taught in chapters/03_beta_vae.ipynb (the factor x latent heatmap and the MIG exercise).
+Taught in chapters/03_1_beta_vae.ipynb (the factor x latent heatmap and the MIG exercise).
 
 MIG (Chen et al. 2018, as computed by disentanglement_lib): discretise every code dimension into
 ``n_bins`` equal-width bins, estimate the mutual information I(z_d; v_k) of each binned dimension with

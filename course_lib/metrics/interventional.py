@@ -1,7 +1,7 @@
 """Metrics that hold one factor fixed: the beta-VAE score (Higgins et al. 2017) and the FactorVAE score
 (Kim & Mnih 2018).
 
-Taught in chapters/03_beta_vae.ipynb.
+Taught in chapters/03_1_beta_vae.ipynb.
 
 Both need observations generated with a chosen factor held fixed, so they take a small protocol rather
 than arrays:

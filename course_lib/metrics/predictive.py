@@ -1,6 +1,6 @@
 """Metrics that predict each factor from the code: DCI (Eastwood & Williams 2018) and SAP (Kumar et al. 2018).
 
-Taught in chapters/03_beta_vae.ipynb.
+Taught in chapters/03_1_beta_vae.ipynb.
 
 DCI fits one gradient-boosted tree classifier per factor on the code and reads an importance matrix
 R [D, K] (how much each code dimension is used to predict each factor; each column sums to 1):

@@ -1,6 +1,6 @@
 """A convolutional encoder and decoder over log-mel spectrograms: drop-in parts for the course VAE.
 
-Taught in chapters/03_beta_vae.ipynb (the MLP against a convolutional VAE). The encoder treats a
+Taught in chapters/03_2_pitch_and_loudness.ipynb (the MLP against a convolutional VAE). The encoder treats a
 log-mel ``[mels, frames]`` as a one-channel image: strided 4 x 4 convolutions halve both axes at each
 layer (as in the dSprites beta-VAE of Higgins et al. 2017), then a linear layer gives ``(mu, logvar)``.
 The decoder mirrors it with transposed convolutions. Both follow the encoder/decoder contract of

@@ -1,6 +1,6 @@
 """Sound effects and composition operators: real DSP on the synthesizer's output, each one named.
 
-Taught in chapters/05_scan.ipynb (the compositional dataset of SCAN). Every function takes audio
+Taught in chapters/05_1_composed_sounds.ipynb (the composed sounds of SCAN). Every function takes audio
 ``x`` as a float array ``[..., samples]`` (one clip or a batch) and returns a new float64 array of
 the same shape; ``sr`` is the sample rate in Hz.
 
@@ -20,7 +20,7 @@ loudness stays a separate attribute):
 
 Composition operators, on two sounds of one length:
 
-* :func:`mix` (``AND``): both at once, ``a + b``;
+* :func:`mix` (``PLUS``): both at once, ``a + b``;
 * :func:`then` (``THEN``): succession, ``b`` delayed to start at ``offset`` seconds, added to ``a``
   (``a`` is a note that has ended by then, so the second part starts where the first ends).
 """
@@ -189,7 +189,7 @@ def vibrato(x: Any, sr: int, depth_cents: float, rate_hz: float) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------ composition
 def mix(a: Any, b: Any) -> np.ndarray:
-    """``a AND b``: both sounds at once, the sample-wise sum (same shapes required)."""
+    """``a PLUS b``: both sounds at once, the sample-wise sum (same shapes required)."""
     a, b = _audio(a), _audio(b)
     if a.shape != b.shape:
         raise ValueError(f"mix needs two sounds of one shape, got {a.shape} and {b.shape}.")
@@ -284,7 +284,7 @@ EFFECTS: dict[str, EffectOperator] = {
 """The effect operators by word; each attribute (brightness, loudness, space, motion) has two words."""
 
 COMPOSITIONS: dict[str, str] = {
-    "AND": "mix: both sounds at once (effects.mix)",
+    "PLUS": "mix: both sounds at once (effects.mix)",
     "THEN": "succession: the second starts where the first ends (effects.then)",
 }
 """The composition operators on sounds."""
@@ -312,7 +312,7 @@ def apply_effects(x: Any, sr: int, words: list[str] | tuple[str, ...]) -> np.nda
 
 def compose(operator: str, a: Any, b: Any, sr: int, offset: float) -> np.ndarray:
     """``a <operator> b``, ``operator`` in :data:`COMPOSITIONS` (``offset``: THEN's second start, s)."""
-    if operator == "AND":
+    if operator == "PLUS":
         return mix(a, b)
     if operator == "THEN":
         return then(a, b, sr, offset)

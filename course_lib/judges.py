@@ -1,9 +1,9 @@
 """Does a sound have an attribute? Decided by measurement, with thresholds from the attributes' definitions.
 
-Taught in chapters/05_scan.ipynb (judging the sounds SCAN imagines from words). A judge reads the
+Taught in chapters/05_2_scan.ipynb (judging the sounds SCAN imagines from words). A judge reads the
 audio only. Each attribute has one measurement and one threshold, placed halfway (in the unit
 where the two words' definitions are equally spaced) between what its two words are defined to be
-(see :mod:`course_lib.compositional` and :mod:`course_lib.effects`); no threshold was fitted to data.
+(see :mod:`course_lib.composed_sounds` and :mod:`course_lib.effects`); no threshold was fitted to data.
 
 Measurements from :func:`course_lib.descriptors.measure` (chapter 1):
 
@@ -42,7 +42,7 @@ power spectrum, 4096-point frames):
   loudest, >= 1.5 notes (0.525 s) means a **succession** (THEN: two notes one after the other, 0.7 s;
   one note, alone or mixed, lasts 0.35 s, plus at most about 0.07 s of reverberation above -15 dB);
   otherwise the share of the partials' energy in a second harmonic series
-  (:func:`harmonic_series`) >= 0.25 means a **mix** (AND: two sounds at equal level give about 0.5,
+  (:func:`harmonic_series`) >= 0.25 means a **mix** (PLUS: two sounds at equal level give about 0.5,
   one sound 0); else **solo**. Known limit: a room's frequency response has notches, and a wet
   mix can lose the fundamental of one part in one.
 
@@ -63,7 +63,7 @@ import pandas as pd
 import scipy.ndimage
 import scipy.signal
 
-from course_lib.compositional import BASE_TILT, NOTE, REF_LEVEL
+from course_lib.composed_sounds import BASE_TILT, NOTE, REF_LEVEL
 from course_lib.descriptors import measure
 from course_lib.effects import WET_T60, WOBBLE_DEPTH_DB
 
@@ -330,12 +330,12 @@ def second_source_share(audio: np.ndarray, sr: int) -> np.ndarray:
 
 
 def structure(span_s: np.ndarray, second_share: np.ndarray) -> np.ndarray:
-    """``THEN``, ``AND`` or ``solo`` from the two measurements (see the module docstring)."""
+    """``THEN``, ``PLUS`` or ``solo`` from the two measurements (see the module docstring)."""
     span_s, second_share = np.asarray(span_s), np.asarray(second_share)
     return np.where(
         span_s >= SPAN_THRESHOLD_S,
         "THEN",
-        np.where(second_share >= SECOND_SOURCE_THRESHOLD, "AND", "solo"),
+        np.where(second_share >= SECOND_SOURCE_THRESHOLD, "PLUS", "solo"),
     )
 
 

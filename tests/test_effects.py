@@ -112,7 +112,7 @@ def test_mix_is_the_sum_and_then_starts_where_the_first_ends():
     assert np.array_equal(out[:k], a[:k])
     assert np.array_equal(out[k:], b[: SR - k])
     assert np.array_equal(effects.compose("THEN", a, b, SR, 0.35), out)
-    assert np.array_equal(effects.compose("AND", a, b, SR, 0.35), a + b)
+    assert np.array_equal(effects.compose("PLUS", a, b, SR, 0.35), a + b)
 
 
 def test_named_effects_apply_their_dsp():

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from course_lib import compositional, judges
+from course_lib import composed_sounds as compositional
+from course_lib import judges
 
 SR = 16000
 
@@ -89,7 +90,7 @@ def test_structure_solo_mix_succession():
     mixed = solo + harmonic(311.127, seconds=0.35)
     succession = solo + harmonic(311.127, seconds=0.35, start_s=0.35)
     table = judges.judge(np.stack([solo, mixed, succession]), SR, descriptors=False)
-    assert list(table["structure"]) == ["solo", "AND", "THEN"]
+    assert list(table["structure"]) == ["solo", "PLUS", "THEN"]
     assert table["second_share"][1] == pytest.approx(0.5, abs=0.1)
     assert table["span_s"][2] == pytest.approx(0.7, abs=0.05)
 

@@ -1,34 +1,37 @@
 """Chapter 5's experiment on composed sounds: SCAN grounded in chapter 3's recipe, judged by measurement.
 
-Taught in chapters/05_scan.ipynb, which plots its results file and plays sounds from its two
-checkpoints. Reproduce with::
+Taught in chapters/05_2_scan.ipynb, which plots its results file, plays sounds from its two
+checkpoints and trains the recombination operators live (:func:`operator_examples`,
+:func:`fit_operators`, :func:`operator_scores`). Reproduce with::
 
-    python -m course_lib.experiments.scan_compositional         # about 20 CPU minutes
-    python -m course_lib.experiments.scan_compositional --fast  # a smoke run (never overwrites the files)
+    python -m course_lib.experiments.scan_compositional            # about 20 CPU minutes, CSV to results/
+    python -m course_lib.experiments.scan_compositional --publish  # the same, and rewrite the checkpoints
+    python -m course_lib.experiments.scan_compositional --fast     # a smoke run (CSV to data/)
 
-It writes ``results/scan_compositional.csv`` and two checkpoints under
-``results/checkpoints/scan_compositional``: ``sound_model.pt`` (the sound model, float16 weights) and
-``words.pt`` (SCAN trained with every label of the pool, seed 0).
+It writes ``results/scan_compositional.csv``; only ``--publish`` writes the two committed checkpoints
+under ``results/checkpoints/scan_compositional``: ``sound_model.pt`` (the sound model, float16
+weights) and ``words.pt`` (SCAN trained with every label of the pool, seed 0). Calling :func:`run`
+from Python never writes them unless asked to (``publish=True``).
 
 1. **The sound model** is chapter 3's best unsupervised recipe (:mod:`course_lib.experiments.weak_sweep`:
    level-channel inputs with level gain 4, the same MLP, beta-TCVAE at the same beta) trained without
-   labels on all 1,056 sounds of the compositional dataset (:mod:`course_lib.compositional`).
+   labels on all 1,056 composed sounds (:mod:`course_lib.composed_sounds`).
 2. **Held out**: every sound that holds a bell in a wet room, and every sound that joins the flute and
    the gong (mixed or in succession): :func:`held_out`. Their words never reach SCAN. The other sounds
    are split at random, 30 % for testing and 70 % as the pool labelled sounds are drawn from.
 3. **Few labels**: for ``n`` labels per word, ``n`` pool sounds carrying each word are labelled (their
    union; ``0``: the whole pool). SCAN is trained on (sound, partial description) pairs drawn from
-   them (:func:`course_lib.scan.composed.partial_symbols`), 3 seeds per ``n``.
+   them (:func:`course_lib.composed_sounds.partial_symbols`), 3 seeds per ``n``.
 4. **Sound -> words** on the test sounds and on the held-out sounds: SCAN's decoder read at the
-   sound's posterior mean (:func:`course_lib.scan.composed.read_words`), against a linear probe given
+   sound's posterior mean (:func:`course_lib.scan.readings.read_words`), against a linear probe given
    the same labelled sounds; references (:func:`reference_rows`): a supervised classifier (an MLP)
    given the whole pool, and always answering the pool's most frequent reading (chance); all read
    the same posterior means.
 5. **Words -> sound** on phrases drawn from pool sounds (``seen``) and from held-out sounds
-   (``novel``: "bell ... wet", "flute AND gong"): each phrase is encoded by SCAN, ``n_samples`` codes
+   (``novel``: "bell ... wet", "flute PLUS gong"): each phrase is encoded by SCAN, ``n_samples`` codes
    are drawn from q(z|words), decoded, turned into audio (Griffin-Lim) and **measured**
    (:func:`course_lib.judges.judge`); accuracy on the attributes the phrase names and diversity on the
-   effects it leaves open (:func:`course_lib.scan.composed.judged_scores`). References (no labels):
+   effects it leaves open (:func:`course_lib.scan.readings.judged_scores`). References (no labels):
    codes drawn from the prior, and real sounds of the dataset that satisfy the phrase, through the
    same Griffin-Lim and the same judges (what the pipeline can reach at best).
 """
@@ -45,20 +48,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
-from course_lib import compositional, judges, loudness
+from course_lib import composed_sounds as cs
+from course_lib import judges, loudness
 from course_lib.config import RESULTS_DIR, data_dir, seed_everything
 from course_lib.experiments import pick_settings
 from course_lib.experiments import weak_sweep as recipe
 from course_lib.features import LogMel
 from course_lib.files import write_csv
 from course_lib.latents import posterior
-from course_lib.models.scan import SCAN
+from course_lib.models.scan import SCAN, Recombination, fit_operator, fit_scan, product_of_experts_and
 from course_lib.models.vae import VAE
-from course_lib.scan import composed
+from course_lib.scan import readings
 from course_lib.scan.baselines import fit_probe, probe_predict
-from course_lib.scan.fitting import fit_scan
 from course_lib.train import fit, load_checkpoint, save_checkpoint
 
 CHECKPOINTS = RESULTS_DIR / "checkpoints" / "scan_compositional"
@@ -80,7 +84,7 @@ class Settings:
     seeds: tuple[int, ...] = (0, 1, 2)
     scan_epochs: int = 60
     n_pairs: int = 20000
-    keep: float = 0.5
+    rho: float = 0.5
     """Probability that a word of a labelled sound is named in one of its descriptions."""
     n_phrases: int = 20
     """Phrases per set (seen, novel) for words -> sound."""
@@ -102,7 +106,7 @@ FAST = Settings(
 def held_out(symbols: np.ndarray) -> np.ndarray:
     """Sounds whose words SCAN never sees: a bell in a wet room, or the flute joined with the gong."""
     k = np.asarray(symbols).astype(bool)
-    i = {w: j for j, w in enumerate(compositional.WORDS)}
+    i = {w: j for j, w in enumerate(cs.WORDS)}
     return (k[:, i["bell"]] & k[:, i["wet"]]) | (k[:, i["flute"]] & k[:, i["gong"]])
 
 
@@ -144,7 +148,7 @@ def load_sound_model(path: str | Path = SOUND_MODEL) -> tuple[VAE, dict[str, Any
 
 def load_words_model(path: str | Path = WORDS_MODEL) -> tuple[SCAN, dict[str, Any]]:
     """The committed SCAN (trained with every label of the pool, seed 0) and its meta."""
-    model = SCAN(len(compositional.WORDS), recipe.FULL.z_dim)
+    model = SCAN(len(cs.WORDS), recipe.FULL.z_dim)
     return model, _load_committed(model, path)
 
 
@@ -153,7 +157,7 @@ class Setup:
     """Everything the trials share (built once by :func:`prepare`).
 
     ``mu``/``logvar`` [N, z]: the sound model's posterior of every sound; ``readings``: the true
-    readings (:func:`course_lib.scan.composed.true_readings`); ``pool``/``test``/``held``: row indices;
+    readings (:func:`course_lib.scan.readings.true_readings`); ``pool``/``test``/``held``: row indices;
     ``phrases``: k-hot phrases per set, ``seen`` (drawn from pool sounds) and ``novel`` (from held-out
     sounds); ``scale``: the level standardisation that turns decoded codes back into log-mels.
     """
@@ -173,18 +177,18 @@ class Setup:
 
 
 def _phrase_from(
-    symbol: np.ndarray, rng: np.random.Generator, keep: float, always: Sequence[str]
+    symbol: np.ndarray, rng: np.random.Generator, rho: float, always: Sequence[str]
 ) -> np.ndarray:
     """A partial description of one sound that names ``always`` and asks a judge for something."""
-    base = composed.phrase(always)
+    base = cs.phrase(always)
     while True:
-        p = composed.partial_symbols(symbol[None], rng, keep)[0] | base
-        if composed.wanted(p):
+        p = cs.partial_symbols(symbol[None], rng, rho)[0] | base
+        if readings.wanted(p):
             return p
 
 
 def make_phrases(
-    symbols: np.ndarray, rows: np.ndarray, n: int, rng: np.random.Generator, keep: float
+    symbols: np.ndarray, rows: np.ndarray, n: int, rng: np.random.Generator, rho: float
 ) -> np.ndarray:
     """``n`` phrases, each a partial description of a random sound of ``rows`` (k-hot ``[n, words]``).
 
@@ -192,27 +196,36 @@ def make_phrases(
     """
     out = []
     for row in rng.choice(rows, size=n, replace=len(rows) < n):
-        words = set(composed.words_of(symbols[row]))
+        words = set(cs.words_of(symbols[row]))
         always = [w for w in ("bell", "wet") if {"bell", "wet"} <= words]
         if {"flute", "gong"} <= words:
-            always += ["flute", "gong"] + [op for op in compositional.OPERATORS if op in words]
-        out.append(_phrase_from(symbols[row], rng, keep, always))
+            always += ["flute", "gong"] + [op for op in cs.SOUND_OPERATORS if op in words]
+        out.append(_phrase_from(symbols[row], rng, rho, always))
     return np.stack(out)
 
 
-def prepare(settings: Settings = FULL, progress: bool = True, retrain: bool = False) -> Setup:
-    """The dataset and the sound model (trained and published first if ``retrain``); every sound encoded."""
-    data = compositional.load_compositional_dataset(
-        compositional.build_compositional_dataset(settings.dataset_seed, progress=progress)
-    )
-    features, symbols = data["features"].astype(np.float32), data["symbols"]
+def prepare(
+    settings: Settings = FULL, progress: bool = True, retrain: bool = False, publish: bool = False
+) -> Setup:
+    """The dataset and the sound model, every sound encoded, the split and the phrases.
+
+    The sound model is the committed one, unless ``retrain`` (trained here, cached under
+    ``data_dir()``); ``publish`` also writes the retrained model over the committed checkpoint.
+    """
+    if publish and not retrain:
+        raise ValueError("publish=True writes a retrained sound model: give retrain=True too.")
+    data = cs.load_composed_sounds(settings.dataset_seed, verbose=progress)
+    features, symbols = data.features.astype(np.float32), data.symbols
     inputs = sound_inputs(features)
     scale = loudness.level_scale(features)
     if retrain:
-        model = train_sound_model(inputs, settings.vae_epochs, progress=progress)
-        meta = {"beta": RECIPE_BETA, "epochs": settings.vae_epochs, "dataset_seed": settings.dataset_seed}
-        save_checkpoint(model, SOUND_MODEL, half=True, **meta)
-    vae, _ = load_sound_model()
+        vae = train_sound_model(inputs, settings.vae_epochs, progress=progress)
+        if publish:
+            meta = {"beta": RECIPE_BETA, "epochs": settings.vae_epochs, "dataset_seed": settings.dataset_seed}
+            save_checkpoint(vae, SOUND_MODEL, half=True, **meta)
+            vae, _ = load_sound_model()
+    else:
+        vae, _ = load_sound_model()
     mu, logvar = posterior(vae, inputs)
     rng = np.random.default_rng(settings.dataset_seed)
     held = np.flatnonzero(held_out(symbols))
@@ -220,13 +233,13 @@ def prepare(settings: Settings = FULL, progress: bool = True, retrain: bool = Fa
     n_test = int(round(settings.test_share * len(rest)))
     test, pool = np.sort(rest[:n_test]), np.sort(rest[n_test:])
     phrases = {
-        "seen": make_phrases(symbols, pool, settings.n_phrases, rng, settings.keep),
-        "novel": make_phrases(symbols, held, settings.n_phrases, rng, settings.keep),
+        "seen": make_phrases(symbols, pool, settings.n_phrases, rng, settings.rho),
+        "novel": make_phrases(symbols, held, settings.n_phrases, rng, settings.rho),
     }
     return Setup(
         features=features,
         symbols=symbols,
-        readings=composed.true_readings(symbols),
+        readings=readings.true_readings(symbols),
         vae=vae,
         scale=scale,
         mu=mu,
@@ -280,20 +293,20 @@ def imagine(
 
 
 def to_audio(logmels: np.ndarray, gl_iter: int = 16) -> np.ndarray:
-    """Log-mels of the compositional dataset's features as audio (Griffin-Lim, seeded)."""
-    return LogMel(sr=compositional.SR).invert(logmels, n_iter=gl_iter)
+    """Log-mels of the composed sounds' features as audio (Griffin-Lim, seeded)."""
+    return LogMel(sr=cs.SR).invert(logmels, n_iter=gl_iter)
 
 
 def judge_phrases(phrases: np.ndarray, audio: np.ndarray) -> list[dict[str, Any]]:
-    """Per phrase, :func:`course_lib.scan.composed.judged_scores` of its sounds ``audio[phrase]``."""
-    judged = judges.judge(audio.reshape(-1, audio.shape[-1]), compositional.SR, descriptors=False)
+    """Per phrase, :func:`course_lib.scan.readings.judged_scores` of its sounds ``audio[phrase]``."""
+    judged = judges.judge(audio.reshape(-1, audio.shape[-1]), cs.SR, descriptors=False)
     per = audio.shape[1]
     out = []
     for i, p in enumerate(phrases):
-        asked = composed.wanted(p)
+        asked = readings.wanted(p)
         table = judged.iloc[i * per : (i + 1) * per]
         hits = {f"hit {name}": float((table[name] == word).mean()) for name, word in asked.items()}
-        out.append({**composed.judged_scores(table, asked), **hits})
+        out.append({**readings.judged_scores(table, asked), **hits})
     return out
 
 
@@ -311,13 +324,13 @@ def _rows(
 
 
 def _reading_scores(predicted: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
-    hits = {r: float((predicted[r].to_numpy() == truth[r].to_numpy()).mean()) for r in composed.READINGS}
+    hits = {r: float((predicted[r].to_numpy() == truth[r].to_numpy()).mean()) for r in readings.READINGS}
     return {"accuracy": float(np.mean(list(hits.values()))), **{f"hit {r}": v for r, v in hits.items()}}
 
 
 def _codes(readings: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
-    names = [sorted(readings[r].unique()) for r in composed.READINGS]
-    columns = zip(composed.READINGS, names, strict=True)
+    names = [sorted(readings[r].unique()) for r in readings.READINGS]
+    columns = zip(readings.READINGS, names, strict=True)
     codes = np.stack(
         [readings[r].map({w: i for i, w in enumerate(n)}).to_numpy() for r, n in columns], axis=1
     )
@@ -332,7 +345,7 @@ def _probe_readings(setup: Setup, rows: np.ndarray, targets: np.ndarray, seed: i
     return pd.DataFrame(
         {
             r: np.array(n)[predicted[:, j]]
-            for j, (r, n) in enumerate(zip(composed.READINGS, names, strict=True))
+            for j, (r, n) in enumerate(zip(readings.READINGS, names, strict=True))
         }
     )
 
@@ -343,7 +356,7 @@ def _classifier_readings(setup: Setup, rows: np.ndarray, targets: np.ndarray, se
 
     mu = setup.mu.numpy()
     out = {}
-    for r in composed.READINGS:
+    for r in readings.READINGS:
         classifier = MLPClassifier((128,), max_iter=2000, random_state=seed)
         out[r] = classifier.fit(mu[rows], setup.readings[r].to_numpy()[rows]).predict(mu[targets])
     return pd.DataFrame(out)
@@ -357,7 +370,7 @@ def few_label_trial(
     rng = np.random.default_rng(1000 + seed)
     labelled = labelled_rows(setup.symbols, setup.pool, per_word, rng)
     rows = rng.choice(labelled, size=s.n_pairs)
-    words = composed.partial_symbols(setup.symbols[rows], rng, s.keep)
+    words = cs.partial_symbols(setup.symbols[rows], rng, s.rho)
     scan, _ = fit_scan(
         words, setup.mu[rows], setup.logvar[rows], epochs=s.scan_epochs, seed=seed, progress=progress
     )
@@ -366,7 +379,7 @@ def few_label_trial(
     out: list[dict] = []
     for split, targets in (("seen", setup.test), ("novel", setup.held)):
         truth = setup.readings.iloc[targets]
-        read = composed.read_words(scan.word_probs(setup.mu[targets]).numpy(), s.keep)
+        read = readings.read_words(scan.word_probs(setup.mu[targets]).numpy(), s.rho)
         out += _rows(base, "sound->words", split, "SCAN", _reading_scores(read, truth))
         probe = _probe_readings(setup, labelled, targets, seed)
         out += _rows(base, "sound->words", split, "probe (same labels)", _reading_scores(probe, truth))
@@ -396,7 +409,7 @@ def reference_rows(setup: Setup) -> list[dict]:
             base, "sound->words", split, "supervised MLP (whole pool)", _reading_scores(supervised, truth)
         )
         majority = pd.DataFrame(
-            {r: [setup.readings[r].iloc[setup.pool].mode()[0]] * len(targets) for r in composed.READINGS}
+            {r: [setup.readings[r].iloc[setup.pool].mode()[0]] * len(targets) for r in readings.READINGS}
         )
         out += _rows(base, "sound->words", split, "chance", _reading_scores(majority, truth))
     for split, phrases in setup.phrases.items():
@@ -415,11 +428,15 @@ def reference_rows(setup: Setup) -> list[dict]:
 
 
 def run(
-    settings: Settings, progress: bool = True, retrain: bool = True, publish: bool = True
+    settings: Settings, progress: bool = True, retrain: bool = False, publish: bool = False
 ) -> pd.DataFrame:
-    """The whole experiment as a tidy DataFrame; with ``publish``, writes the SCAN checkpoint too."""
+    """The whole experiment as a tidy DataFrame.
+
+    ``retrain``: train the sound model too (else the committed one); ``publish`` (with ``retrain``):
+    write both committed checkpoints. The defaults never touch the committed files.
+    """
     seed_everything(0)
-    setup = prepare(settings, progress=progress, retrain=retrain)
+    setup = prepare(settings, progress=progress, retrain=retrain, publish=publish)
     rows = reference_rows(setup)
     trials = [(n, seed) for n in settings.labels for seed in settings.seeds]
     for n, seed in tqdm(trials, desc="SCAN trials", disable=not progress):
@@ -427,9 +444,94 @@ def run(
         rows += trial_rows
         if publish and n == 0 and seed == settings.seeds[0]:
             save_checkpoint(
-                scan, WORDS_MODEL, half=True, keep=settings.keep, epochs=settings.scan_epochs, seed=seed
+                scan, WORDS_MODEL, half=True, rho=settings.rho, epochs=settings.scan_epochs, seed=seed
             )
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ the recombination operators
+def operator_examples(
+    setup: Setup, scan: SCAN, n: int, rng: np.random.Generator
+) -> tuple[tuple[Tensor, Tensor, Tensor, Tensor], Tensor, Tensor, Tensor]:
+    """``n`` training examples ``(y1, op, y2) -> x`` for the operators, drawn from the pool's sounds.
+
+    The operator is drawn uniformly from :data:`course_lib.composed_sounds.SYMBOL_OPERATORS`. AND:
+    two partial descriptions of one pool sound; IN_COMMON: partial descriptions of two pool sounds;
+    IGNORE: a partial description and some of its own words. The target ``x`` is a pool sound that
+    the true result admits (any pool sound when the result is empty). Returns the operands'
+    posteriors under the frozen ``scan`` encoder, the op ids, and the target's posterior.
+    """
+    pool, symbols, rho = setup.pool, setup.symbols, setup.settings.rho
+    a, b, ops, targets = [], [], [], []
+    for _ in range(int(n)):
+        op = int(rng.integers(len(cs.SYMBOL_OPERATORS)))
+        s1, s2 = symbols[rng.choice(pool, size=2)]
+        y1 = cs.partial_symbols(s1[None], rng, rho)[0]
+        if op == 0:
+            y2 = cs.partial_symbols(s1[None], rng, rho)[0]
+        elif op == 1:
+            y2 = cs.partial_symbols(s2[None], rng, rho)[0]
+        else:
+            y2 = cs.partial_symbols(y1[None], rng, 0.5)[0]
+        result = cs.apply_symbol_operator(cs.SYMBOL_OPERATORS[op], y1, y2)
+        fits = pool[cs.admits(symbols[pool], result)]
+        a.append(y1), b.append(y2), ops.append(op), targets.append(rng.choice(fits))
+    with torch.no_grad():
+        mu1, lv1 = scan.encode(torch.from_numpy(np.stack(a).astype(np.float32)))
+        mu2, lv2 = scan.encode(torch.from_numpy(np.stack(b).astype(np.float32)))
+    rows = np.array(targets)
+    return (mu1, lv1, mu2, lv2), torch.tensor(ops), setup.mu[rows], setup.logvar[rows]
+
+
+def fit_operators(
+    setup: Setup, scan: SCAN, n: int, epochs: int, seed: int = 0, progress: bool = False
+) -> Recombination:
+    """The recombination network for AND, IN_COMMON and IGNORE, on :func:`operator_examples`."""
+    operands, ops, mu_x, logvar_x = operator_examples(setup, scan, n, np.random.default_rng(seed))
+    model, _ = fit_operator(
+        operands,
+        ops,
+        mu_x,
+        logvar_x,
+        epochs=epochs,
+        n_ops=len(cs.SYMBOL_OPERATORS),
+        seed=seed,
+        progress=progress,
+    )
+    return model.eval()
+
+
+def _split_novel(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A novel phrase as two seen operands: (the phrase without its last novel word, that word)."""
+    words = cs.words_of(p)
+    last = "wet" if "wet" in words and "bell" in words else "gong"
+    return cs.phrase([w for w in words if w != last]), cs.phrase([last])
+
+
+def operator_scores(setup: Setup, scan: SCAN, operator: Recombination, seed: int = 0) -> pd.DataFrame:
+    """Words -> sound on the novel phrases reached through an operator, judged by measurement.
+
+    Each novel phrase (it names a bell in a wet room, or the flute with the gong) is split into two
+    operands SCAN has seen (:func:`_split_novel`), joined by the learned AND or by the product of
+    experts. One row per route: the mean accuracy and diversity of :func:`judge_phrases`, with the
+    same phrases, samples and seed as the results file's ``words->sound`` rows on ``novel`` phrases
+    (SCAN's encoder given the whole phrase, and codes drawn from the prior).
+    """
+    phrases = setup.phrases["novel"]
+    left, right = zip(*(_split_novel(p) for p in phrases), strict=True)
+    with torch.no_grad():
+        m1, l1 = scan.encode(torch.from_numpy(np.stack(left).astype(np.float32)))
+        m2, l2 = scan.encode(torch.from_numpy(np.stack(right).astype(np.float32)))
+        routes = {
+            "learned AND": operator(m1, l1, m2, l2, "AND"),
+            "product of experts": product_of_experts_and(m1, l1, m2, l2),
+        }
+    rows = []
+    for name, (mu, logvar) in routes.items():
+        sounds = imagine(setup, mu, logvar, setup.settings.n_samples, seed=seed)
+        scores = _summary(judge_phrases(phrases, sounds))
+        rows.append({"route": name, "accuracy": scores["accuracy"], "diversity": scores["diversity"]})
+    return pd.DataFrame(rows).set_index("route")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -437,15 +539,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="the FAST settings (smoke test)")
     parser.add_argument("--out", type=Path, default=None, help="output CSV (default results/; fast: data/)")
+    parser.add_argument(
+        "--publish", action="store_true", help="also rewrite the committed checkpoints (never with --fast)"
+    )
     args = parser.parse_args(argv)
     settings, fast = pick_settings(args, FAST, FULL)
+    if args.publish and fast:
+        parser.error("--publish writes the committed checkpoints: it needs the FULL settings, not --fast.")
     if args.out is None:  # a smoke run never overwrites the committed results
         args.out = (
             data_dir() / "scan_compositional_fast.csv" if fast else RESULTS_DIR / "scan_compositional.csv"
         )
     torch.set_num_threads(1)
     start = time.process_time()
-    frame = run(settings, retrain=not fast, publish=not fast)
+    frame = run(settings, retrain=not fast, publish=args.publish)
     path = write_csv(frame, args.out)
     print(f"{path}: {len(frame)} rows, {time.process_time() - start:.0f} CPU seconds")
     return 0

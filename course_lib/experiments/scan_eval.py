@@ -1,6 +1,6 @@
-"""Chapter 5's experiment: SCAN on chapter 3's frozen sound model, scored against the number of labels.
+"""Exercise sheet 5's experiment: SCAN on chapter 1's toy grid, scored against the number of labels.
 
-Taught in chapters/05_scan.ipynb, which builds its frozen sound model, classifier and symbol sets with
+Used by solutions/05_scan.ipynb, which builds its frozen sound model, classifier and symbol sets with
 :func:`prepare` and runs :func:`few_label_trial` live. Run ``python -m course_lib.experiments.scan_eval``
 (``--fast`` for the small static grid). The sound model is chapter 3's best model without labels, the
 published beta-TCVAE of :mod:`course_lib.experiments.weak_sweep` (loaded, never retrained here), seen
@@ -8,7 +8,7 @@ from log-mels (:class:`course_lib.loudness.LevelChannelModel`). It trains the fa
 (loading its checkpoint when the chapter already trained it), then, for each number of labelled
 sounds per training symbol and each seed, trains SCAN and scores sound -> symbol, symbol -> sound
 (seen and novel concepts) against the supervised baselines and chance. Writes the tidy table
-``results/scan_eval.csv`` (atomically). The run is defined by a :class:`Settings` (:data:`FULL` for the
+``results/scan_eval.csv``. The run is defined by a :class:`Settings` (:data:`FULL` for the
 committed file, :data:`FAST` for a smoke test); command-line options override single fields.
 
 The parts, in the order the chapter uses them: :class:`Setup` and :func:`prepare` (sound model,

@@ -1,8 +1,9 @@
 """SCAN: a symbol VAE grounded in a frozen beta-VAE's latents, and learned recombination operators.
 
-Taught in chapters/05_scan.ipynb (Higgins et al. 2017). Three pieces:
+Taught in chapters/05_2_scan.ipynb (Higgins et al. 2017). The model and its training, in one place:
 
-* :class:`SCAN`, a VAE over k-hot symbols y (:mod:`course_lib.scan.vocabulary`): a :class:`SymbolEncoder`
+* :class:`SCAN`, a VAE over k-hot symbols y (on the composed sounds, phrases over
+  :data:`course_lib.composed_sounds.WORDS`): a :class:`SymbolEncoder`
   gives q(z_y|y) = N(mu_y, diag(exp(logvar_y))) in the **same** latent space as the sound model,
   a :class:`SymbolDecoder` gives Bernoulli logits p(y|z_y) over the words;
 * :func:`scan_loss`, the negative of
@@ -13,7 +14,11 @@ Taught in chapters/05_scan.ipynb (Higgins et al. 2017). Three pieces:
   it leaves unspecified q(z_y|y) spreads out to the prior, and on the ones it fixes it narrows;
 * :class:`Recombination`, a learned operator r(z | y1, y2, op): the same small network applied to
   every latent dimension d, reading (mu1_d, logvar1_d, mu2_d, logvar2_d) and an embedding of the op
-  (a 1x1 convolution over the dimensions), trained with KL(q(z_x|x) || r) (:func:`recombination_loss`).
+  (a 1x1 convolution over the dimensions), trained with KL(q(z_x|x) || r) (:func:`recombination_loss`);
+* :func:`fit_scan` and :func:`fit_operator`, their training loops (:func:`course_lib.train.fit`).
+
+The operator ids follow :data:`course_lib.scan.symbols.OPERATORS` (AND, IN_COMMON, IGNORE, WITH),
+whose first three are :data:`course_lib.composed_sounds.SYMBOL_OPERATORS` in the same order.
 
 Reduction, as in :mod:`course_lib.losses`: every term is summed over words or latent dimensions per
 example, then averaged over the batch.
@@ -21,12 +26,16 @@ example, then averaged over the batch.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.models.vae import reparameterize
 from course_lib.scan.symbols import OPERATORS, operator_id
+from course_lib.train import History, fit
 
 
 def _positive(**values: int) -> None:
@@ -272,3 +281,94 @@ def product_of_experts_and(
     precision = precision1 + precision2 - 1.0
     mu = (mu1 * precision1 + mu2 * precision2) / precision
     return mu, -torch.log(precision)
+
+
+def _scan_loss_fn(beta: float, lam: float):
+    def loss_fn(model: SCAN, batch: tuple[Tensor, ...], epoch: int):
+        y, mu_x, logvar_x = batch
+        terms = scan_loss(model, y, mu_x, logvar_x, beta=beta, lam=lam)
+        return terms["loss"], {k: float(v.detach()) for k, v in terms.items()}
+
+    return loss_fn
+
+
+def fit_scan(
+    khot: np.ndarray | Tensor,
+    mu_x: Tensor,
+    logvar_x: Tensor,
+    *,
+    epochs: int,
+    beta: float = 1.0,
+    lam: float = 10.0,
+    hidden: int = 128,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    checkpoint: Any = None,
+    progress: bool = True,
+) -> tuple[SCAN, History]:
+    """Train a :class:`SCAN` on pairs: k-hot symbols ``khot`` [n, V] and their sounds' posteriors [n, z]."""
+    y = torch.as_tensor(np.asarray(khot, dtype=np.float32))
+    if len(y) != len(mu_x) or mu_x.shape != logvar_x.shape:
+        raise ValueError(
+            f"khot {tuple(y.shape)}, mu_x {tuple(mu_x.shape)} and logvar_x {tuple(logvar_x.shape)} must "
+            "describe the same pairs."
+        )
+    return fit(
+        lambda: SCAN(y.shape[1], mu_x.shape[1], hidden=hidden),
+        y,
+        mu_x.float(),
+        logvar_x.float(),
+        epochs=epochs,
+        seed=seed,
+        batch_size=batch_size,
+        loss_fn=_scan_loss_fn(beta, lam),
+        lr=lr,
+        checkpoint=checkpoint,
+        progress=progress,
+    )
+
+
+def _operator_loss_fn(model: Recombination, batch: tuple[Tensor, ...], epoch: int):
+    mu1, lv1, mu2, lv2, ops, mu_x, lv_x = batch
+    loss = recombination_loss(model, mu1, lv1, mu2, lv2, ops, mu_x, lv_x)
+    return loss, {"loss": float(loss.detach())}
+
+
+def fit_operator(
+    operands: tuple[Tensor, Tensor, Tensor, Tensor],
+    ops: Tensor,
+    mu_x: Tensor,
+    logvar_x: Tensor,
+    *,
+    epochs: int,
+    n_ops: int = len(OPERATORS),
+    hidden: int = 32,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[Recombination, History]:
+    """Train a :class:`Recombination` on examples ``(y1, op, y2) -> x``.
+
+    ``operands``: the posteriors ``(mu1, logvar1, mu2, logvar2)`` [n, z] of the two operands (from a
+    frozen SCAN encoder); ``ops`` [n] their operator ids; ``mu_x``/``logvar_x`` [n, z]: the posterior
+    of a sound of the true result, which :func:`recombination_loss` pulls the output towards.
+    """
+    mu1, lv1, mu2, lv2 = (t.detach().float() for t in operands)
+    return fit(
+        lambda: Recombination(n_ops=n_ops, hidden=hidden),
+        mu1,
+        lv1,
+        mu2,
+        lv2,
+        torch.as_tensor(ops, dtype=torch.long),
+        mu_x.detach().float(),
+        logvar_x.detach().float(),
+        epochs=epochs,
+        seed=seed,
+        batch_size=batch_size,
+        loss_fn=_operator_loss_fn,
+        lr=lr,
+        progress=progress,
+    )

@@ -1,6 +1,7 @@
 """Supervised baselines SCAN is compared with: a probe per attribute and a ridge from symbols to latents.
 
-Taught in chapters/05_scan.ipynb (the few-label comparison of :mod:`course_lib.experiments.scan_eval`).
+Used by exercise sheet 5 (solutions/05_scan.ipynb): the few-label comparison of
+:mod:`course_lib.experiments.scan_eval`.
 """
 
 from __future__ import annotations

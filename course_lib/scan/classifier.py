@@ -1,6 +1,7 @@
 """A factor classifier: predicts every factor's class from a log-mel, to score generated sounds.
 
-Taught in chapters/05_scan.ipynb. Trained on **real** sounds (and the beta-VAE's reconstructions of
+Used by exercise sheet 5 (solutions/05_scan.ipynb), on chapter 1's toy grid.
+Trained on **real** sounds (and the beta-VAE's reconstructions of
 them, with the same labels), it reads the factors of sounds that SCAN generates from symbols.
 """
 

@@ -1,28 +1,28 @@
-"""Fitting SCAN and its recombination operators on a frozen beta-VAE's posteriors, and decoding from them.
+"""SCAN on chapter 1's toy grid (the exercise sheet's warm-up): encoding symbols, operators, decoding.
 
-Taught in chapters/05_scan.ipynb (the models and losses are :mod:`course_lib.models.scan`):
+Used by exercise sheet 5 (solutions/05_scan.ipynb); the model and its training loops are
+:mod:`course_lib.models.scan` (``fit_scan`` is re-exported here for the sheet):
 
-* :func:`fit_scan`: the symbol VAE, trained on (k-hot symbol, q(z_x|x)) pairs with
-  :func:`~course_lib.models.scan.scan_loss`; :func:`encode_symbols` gives q(z_y|y) of symbols;
-* :func:`fit_recombination`: the learned operators r(z | y1, y2, op);
+* :func:`encode_symbols` gives q(z_y|y) of :class:`~course_lib.scan.symbols.Symbol` s;
+* :func:`fit_recombination`: the learned operators r(z | y1, y2, op) on toy-grid symbols;
 * :func:`decode_samples`: log-mels decoded by the frozen beta-VAE from draws of a posterior.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from course_lib.models.scan import SCAN, Recombination, recombination_loss, scan_loss
+from course_lib.models.scan import SCAN, Recombination, fit_operator
+from course_lib.models.scan import fit_scan as fit_scan
 from course_lib.models.vae import VAE
 from course_lib.scan.pairs import grid_rows, sample_pairs
 from course_lib.scan.symbols import Symbol, operator_id
 from course_lib.scan.vocabulary import Vocabulary
-from course_lib.train import History, fit
+from course_lib.train import History
 
 
 @torch.no_grad()
@@ -38,63 +38,11 @@ def decode_samples(model: VAE, mu: Tensor, logvar: Tensor, n_samples: int, seed:
     return out.reshape(n_samples, mu.shape[0], *out.shape[1:])
 
 
-def _scan_loss_fn(beta: float, lam: float):
-    def loss_fn(model: SCAN, batch: tuple[Tensor, ...], epoch: int):
-        y, mu_x, logvar_x = batch
-        terms = scan_loss(model, y, mu_x, logvar_x, beta=beta, lam=lam)
-        return terms["loss"], {k: float(v.detach()) for k, v in terms.items()}
-
-    return loss_fn
-
-
-def fit_scan(
-    khot: np.ndarray | Tensor,
-    mu_x: Tensor,
-    logvar_x: Tensor,
-    *,
-    epochs: int,
-    beta: float = 1.0,
-    lam: float = 10.0,
-    hidden: int = 128,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    seed: int = 0,
-    checkpoint: Any = None,
-    progress: bool = True,
-) -> tuple[SCAN, History]:
-    """Train a :class:`SCAN` on pairs: k-hot symbols ``khot`` [n, V] and their sounds' posteriors [n, z]."""
-    y = torch.as_tensor(np.asarray(khot, dtype=np.float32))
-    if len(y) != len(mu_x) or mu_x.shape != logvar_x.shape:
-        raise ValueError(
-            f"khot {tuple(y.shape)}, mu_x {tuple(mu_x.shape)} and logvar_x {tuple(logvar_x.shape)} must "
-            "describe the same pairs."
-        )
-    return fit(
-        lambda: SCAN(y.shape[1], mu_x.shape[1], hidden=hidden),
-        y,
-        mu_x.float(),
-        logvar_x.float(),
-        epochs=epochs,
-        seed=seed,
-        batch_size=batch_size,
-        loss_fn=_scan_loss_fn(beta, lam),
-        lr=lr,
-        checkpoint=checkpoint,
-        progress=progress,
-    )
-
-
 @torch.no_grad()
 def encode_symbols(scan: SCAN, vocabulary: Vocabulary, symbols: Sequence[Symbol]) -> tuple[Tensor, Tensor]:
     """q(z_y|y) of each symbol: ``(mu, logvar)`` [len(symbols), z]."""
     scan.eval()
     return scan.encode(torch.from_numpy(vocabulary.encode(list(symbols))))
-
-
-def _recombination_loss_fn(model: Recombination, batch: tuple[Tensor, ...], epoch: int):
-    mu1, lv1, mu2, lv2, ops, mu_x, lv_x = batch
-    loss = recombination_loss(model, mu1, lv1, mu2, lv2, ops, mu_x, lv_x)
-    return loss, {"loss": float(loss.detach())}
 
 
 def fit_recombination(
@@ -141,19 +89,15 @@ def fit_recombination(
     mu1, lv1 = encode_symbols(scan, vocabulary, [triples[i][0] for i in pick])
     mu2, lv2 = encode_symbols(scan, vocabulary, [triples[i][2] for i in pick])
     ops = torch.tensor([operator_id(triples[i][1]) for i in pick], dtype=torch.long)
-    return fit(
-        lambda: Recombination(hidden=hidden),
-        mu1,
-        lv1,
-        mu2,
-        lv2,
+    return fit_operator(
+        (mu1, lv1, mu2, lv2),
         ops,
         mu_all[target],
         logvar_all[target],
         epochs=epochs,
-        seed=seed,
+        hidden=hidden,
         batch_size=batch_size,
-        loss_fn=_recombination_loss_fn,
         lr=lr,
+        seed=seed,
         progress=progress,
     )

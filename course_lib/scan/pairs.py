@@ -1,6 +1,7 @@
 """(sound, symbol) pairs on a factor-grid dataset: the extended generator of SCAN's training data.
 
-Taught in chapters/05_scan.ipynb. Chapter 1's datasets hold the **full** factorial grid of a preset,
+Used by exercise sheet 5 (solutions/05_scan.ipynb), on chapter 1's toy grid.
+Chapter 1's datasets hold the **full** factorial grid of a preset,
 so a sound is found from its factor classes by :meth:`FactorSpace.classes_to_index`. A pair is a
 symbol (a :class:`~course_lib.scan.symbols.Symbol`, possibly leaving attributes unspecified) and the
 row of one sound that the symbol admits; the factors the symbol leaves unspecified are drawn

@@ -1,6 +1,7 @@
 """Scores of SCAN both ways: sound -> symbol accuracy, symbol -> sound accuracy and diversity, chance.
 
-Taught in chapters/05_scan.ipynb. Sound -> symbol reads, for each attribute, the word of highest
+Used by exercise sheet 5 (solutions/05_scan.ipynb), on chapter 1's toy grid.
+Sound -> symbol reads, for each attribute, the word of highest
 p(word | z) (:func:`sound_to_symbol`, scored by :func:`attribute_accuracy` against
 :func:`majority_chance`); symbol -> sound classifies generated sounds with a
 :class:`~course_lib.scan.classifier.FactorClassifier` and scores them with :func:`symbol_scores`.

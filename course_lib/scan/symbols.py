@@ -1,6 +1,7 @@
 """Symbols of SCAN and the operators that combine them.
 
-Taught in chapters/05_scan.ipynb. A :class:`Symbol` gives at most one word to each attribute of a
+Used by exercise sheet 5 (solutions/05_scan.ipynb), on chapter 1's toy grid.
+A :class:`Symbol` gives at most one word to each attribute of a
 :class:`~course_lib.scan.vocabulary.Vocabulary` and leaves the others **unspecified**. Its meaning
 (its *extension*) is the set of sounds it admits, a product set: for each factor, the classes of the
 symbol's word on that factor, or every class when the symbol says nothing about it. The empty symbol

@@ -1,6 +1,7 @@
 """The vocabulary of SCAN: attributes of sounds, their words over factor classes, and named concepts.
 
-Taught in chapters/05_scan.ipynb. The symbolic structure is a three-level hierarchy, written as data:
+Used by exercise sheet 5 (solutions/05_scan.ipynb), on chapter 1's toy grid.
+The symbolic structure is a three-level hierarchy, written as data:
 
     concept     "bell"  = {inharmonic, abrupt, bright}      a named conjunction of words
     attribute   onset   = abrupt | gradual                  each value is a *word* of the vocabulary

@@ -1,34 +1,32 @@
-"""SCAN's words on composed sounds: what a sound is called, what a phrase asks for, and whether it got it.
+"""What SCAN reads in a composed sound, and whether an imagined sound has what a phrase asked for.
 
-Taught in chapters/05_scan.ipynb (SCAN on the compositional dataset of :mod:`course_lib.compositional`).
-A sound of that dataset carries a k-hot symbol over :data:`~course_lib.compositional.WORDS`. SCAN is
-scored on nine **readings** of a sound (:data:`READINGS`), each a small closed set of answers:
+Taught in chapters/05_2_scan.ipynb (SCAN on the composed sounds of :mod:`course_lib.composed_sounds`,
+whose k-hot phrases are over :data:`~course_lib.composed_sounds.WORDS`). SCAN is scored on nine
+**readings** of a sound (:data:`READINGS`), each a small closed set of answers:
 
 * the four effects: ``brightness`` (dark | bright), ``loudness`` (soft | loud), ``space`` (dry | wet),
   ``motion`` (steady | wobbling): exactly one word each;
-* ``structure``: ``solo``, ``AND`` (two sounds mixed) or ``THEN`` (one after the other); "solo" is no
-  word of the vocabulary, it is the absence of both operators;
+* ``structure``: ``solo``, ``PLUS`` (two sounds mixed) or ``THEN`` (one after the other); "solo" is no
+  word of the vocabulary, it is the absence of both sound operators;
 * one reading per concept (``bass``, ``bell``, ``flute``, ``gong``): ``yes`` if the sound contains it.
 
-SCAN learns from **partial** descriptions (:func:`partial_symbols`): each word of a sound is named with
-probability ``keep``, so a word that is true of a sound is on in a share ``keep`` of its symbols and
-SCAN's decoder learns p(word | z) close to ``keep`` for it, close to 0 otherwise. :func:`read_words`
-turns those probabilities into readings: the likelier word of each effect, and a word present when
-p(word | z) exceeds ``keep / 2``, halfway between the two.
+SCAN learns from **partial** descriptions (:func:`course_lib.composed_sounds.partial_symbols`): each
+word of a sound is named with probability ``rho``, so SCAN's decoder learns p(word | z) close to
+``rho`` for a word that is true of a sound, close to 0 otherwise. :func:`read_words` turns those
+probabilities into readings: the likelier word of each effect, and a word present when
+p(word | z) exceeds ``rho / 2``, halfway between the two.
 
-Symbol -> sound is judged by measurement (:mod:`course_lib.judges`) on the attributes a phrase names
+Words -> sound is judged by measurement (:mod:`course_lib.judges`) on the attributes a phrase names
 that a judge can hear in any composed sound (:func:`wanted`): the four effects and, when the phrase
-names an operator, the structure.
+names a sound operator, the structure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 
-from course_lib.compositional import CONCEPTS, EFFECT_ATTRIBUTES, OPERATORS, WORDS
+from course_lib.composed_sounds import CONCEPTS, EFFECT_ATTRIBUTES, SOUND_OPERATORS, WORDS, words_of
 
 EFFECTS: dict[str, tuple[str, ...]] = {a.name: a.words for a in EFFECT_ATTRIBUTES}
 """The effect attributes and their two words."""
@@ -47,8 +45,8 @@ def _khot(symbols: object) -> np.ndarray:
     return k
 
 
-def _structure(on_and: np.ndarray, on_then: np.ndarray) -> np.ndarray:
-    return np.where(on_then, "THEN", np.where(on_and, "AND", "solo"))
+def _structure(on_plus: np.ndarray, on_then: np.ndarray) -> np.ndarray:
+    return np.where(on_then, "THEN", np.where(on_plus, "PLUS", "solo"))
 
 
 def true_readings(symbols: np.ndarray) -> pd.DataFrame:
@@ -57,56 +55,33 @@ def true_readings(symbols: np.ndarray) -> pd.DataFrame:
     table = {
         name: np.array(words)[k[:, [_INDEX[w] for w in words]].argmax(1)] for name, words in EFFECTS.items()
     }
-    table["structure"] = _structure(k[:, _INDEX["AND"]], k[:, _INDEX["THEN"]])
+    table["structure"] = _structure(k[:, _INDEX["PLUS"]], k[:, _INDEX["THEN"]])
     for concept in CONCEPTS:
         table[concept] = np.where(k[:, _INDEX[concept]], "yes", "no")
     return pd.DataFrame(table)
 
 
-def read_words(probs: np.ndarray, keep: float) -> pd.DataFrame:
+def read_words(probs: np.ndarray, rho: float) -> pd.DataFrame:
     """Readings from SCAN's word probabilities p(word | z) ``[N, words]`` (see the module docstring)."""
     p = _khot(probs).astype(np.float64)
-    if not 0 < keep <= 1:
-        raise ValueError(f"keep must be in (0, 1], got {keep!r}.")
-    on = p > keep / 2
+    if not 0 < rho <= 1:
+        raise ValueError(f"rho must be in (0, 1], got {rho!r}.")
+    on = p > rho / 2
     table = {
         name: np.array(words)[p[:, [_INDEX[w] for w in words]].argmax(1)] for name, words in EFFECTS.items()
     }
-    and_wins = p[:, _INDEX["AND"]] >= p[:, _INDEX["THEN"]]
-    table["structure"] = _structure(on[:, _INDEX["AND"]] & and_wins, on[:, _INDEX["THEN"]] & ~and_wins)
+    plus_wins = p[:, _INDEX["PLUS"]] >= p[:, _INDEX["THEN"]]
+    table["structure"] = _structure(on[:, _INDEX["PLUS"]] & plus_wins, on[:, _INDEX["THEN"]] & ~plus_wins)
     for concept in CONCEPTS:
         table[concept] = np.where(on[:, _INDEX[concept]], "yes", "no")
     return pd.DataFrame(table)
 
 
-def partial_symbols(symbols: np.ndarray, rng: np.random.Generator, keep: float) -> np.ndarray:
-    """Partial descriptions: each on word of each row kept with probability ``keep`` (uint8 [N, words])."""
-    k = _khot(symbols)
-    if not 0 < keep <= 1:
-        raise ValueError(f"keep must be in (0, 1], got {keep!r}.")
-    return (k.astype(bool) & (rng.random(k.shape) < keep)).astype(np.uint8)
-
-
-def phrase(words: Sequence[str]) -> np.ndarray:
-    """The k-hot symbol (uint8 ``[words]``) of a list of words: ``phrase(["soft", "bell", "wet"])``."""
-    unknown = [w for w in words if w not in _INDEX]
-    if unknown:
-        raise ValueError(f"unknown words {unknown}; the vocabulary is {list(WORDS)}.")
-    out = np.zeros(len(WORDS), dtype=np.uint8)
-    out[[_INDEX[w] for w in words]] = 1
-    return out
-
-
-def words_of(symbol: np.ndarray) -> list[str]:
-    """The words of one k-hot symbol, in vocabulary order."""
-    return [w for w, on in zip(WORDS, _khot(symbol)[0], strict=True) if on]
-
-
 def wanted(symbol: np.ndarray) -> dict[str, str]:
-    """What a phrase asks a judge to hear: its effect words and, if it names an operator, the structure."""
+    """What a phrase asks a judge to hear: its effect words and, with a sound operator, the structure."""
     words = set(words_of(symbol))
     out = {name: w for name, ws in EFFECTS.items() for w in ws if w in words}
-    named = [op for op in OPERATORS if op in words]
+    named = [op for op in SOUND_OPERATORS if op in words]
     if len(named) == 1:
         out["structure"] = named[0]
     return out

@@ -1,11 +1,11 @@
-"""Tests of course_lib.compositional: the symbolic hierarchy, the parses, the sounds and the dataset file."""
+"""Tests of course_lib.composed_sounds: the symbolic hierarchy, parses, sounds and the dataset file."""
 
 import json
 
 import numpy as np
 import pytest
 
-from course_lib import compositional as comp
+from course_lib import composed_sounds as comp
 from course_lib import effects
 
 EFFECTS = ("dark", "steady", "dry", "loud")
@@ -35,15 +35,15 @@ def test_a_parse_orders_its_effects_and_carries_its_words():
     assert set(words) == {"bass", "bell", "THEN", "bright", "wobbling", "wet", "soft"} | {
         "low", "high", "harmonic", "inharmonic", "gradual", "abrupt", "clean"
     }  # fmt: skip
-    assert "AND" not in words and "breathy" not in words
+    assert "PLUS" not in words and "breathy" not in words
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         ((("trumpet",), None, EFFECTS), "unknown concept 'trumpet'; the concepts are"),
-        ((("bass", "bell"), "OR", EFFECTS), "unknown operator 'OR'; the operators are"),
-        ((("bass",), "AND", EFFECTS), "operator AND joins two concepts"),
+        ((("bass", "bell"), "OR", EFFECTS), "unknown operator 'OR'; the sound operators are"),
+        ((("bass",), "PLUS", EFFECTS), "operator PLUS joins two concepts"),
         ((("bass", "bell"), None, EFFECTS), "a sound without an operator has one concept"),
         ((("bass",), None, ("dark", "bright", "dry", "loud", "steady")), "at most one word per effect"),
         ((("bass",), None, ("dark", "dry", "loud")), r"missing \['motion'\]"),
@@ -88,10 +88,10 @@ def test_succession_on_the_waveform_second_part_starts_where_the_first_ends():
 
 def test_mixing_on_the_waveform_is_the_sum_of_the_two_parts():
     notes = comp.render_notes()
-    mixed = effects.compose("AND", notes["bass"], notes["bell"], comp.SR, comp.NOTE)
+    mixed = effects.compose("PLUS", notes["bass"], notes["bell"], comp.SR, comp.NOTE)
     assert np.array_equal(mixed, notes["bass"] + notes["bell"])
     # dark steady dry loud is a filter and a gain (linear): the mix is the sum of the filtered parts.
-    both = comp.render_parse(comp.Parse(("bass", "bell"), "AND", EFFECTS), notes)
+    both = comp.render_parse(comp.Parse(("bass", "bell"), "PLUS", EFFECTS), notes)
     parts = [effects.tilt_filter(notes[c], comp.SR, -6.0, keep_rms=False) for c in ("bass", "bell")]
     summed = parts[0] + parts[1]
     scale = np.dot(both, summed) / np.dot(summed, summed)
@@ -124,14 +124,19 @@ def test_render_phrase_from_words():
 
 def test_dataset_file_same_seed_same_bytes_and_labels(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    path = comp.build_compositional_dataset(seed=0, progress=False)
-    assert path.parent == tmp_path and path.name.startswith("compositional_seed0_")
+    path = comp.build_composed_sounds(seed=0, progress=False)
+    assert path.parent == tmp_path and path.name.startswith("composed_sounds_seed0_")
     first = path.read_bytes()
-    again = comp.build_compositional_dataset(seed=0, path=tmp_path / "again.npz", progress=False)
+    again = comp.build_composed_sounds(seed=0, path=tmp_path / "again.npz", progress=False)
     assert again.read_bytes() == first
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
-    data = comp.load_compositional_dataset(path)
-    meta = data["metadata"]
+    ds = comp.ComposedSounds.from_file(path)
+    data = {k: getattr(ds, k) for k in ("features", "latents_classes", "latents_values", "symbols", "parses")}
+    meta = ds.metadata
+    assert comp.load_composed_sounds(0).path == path and len(ds) == 1056
+    x, y = ds[3]
+    assert x.shape == (64, 32) and np.array_equal(y.numpy(), ds.symbols[3].astype(np.float32))
+    assert ds.parse(700) == comp.parse_of(ds.latents_classes[700])
     fs = comp.factor_space()
     assert meta["n_examples"] == len(data["features"]) == fs.n_combinations == 1056
     assert data["features"].dtype == np.float16 and data["features"].shape[1:] == (64, 32)
@@ -145,11 +150,11 @@ def test_dataset_file_same_seed_same_bytes_and_labels(tmp_path, monkeypatch):
 
 
 def test_missing_or_foreign_dataset_file_is_reported(tmp_path):
-    with pytest.raises(ValueError, match="no compositional dataset at"):
-        comp.load_compositional_dataset(tmp_path / "none.npz")
+    with pytest.raises(ValueError, match="no composed-sounds file at"):
+        comp.ComposedSounds.from_file(tmp_path / "none.npz")
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
-    with pytest.raises(ValueError, match="is not a compositional dataset file: it lacks"):
-        comp.load_compositional_dataset(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="is not a composed-sounds file: it lacks"):
+        comp.ComposedSounds.from_file(tmp_path / "other.npz")
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         comp.dataset_metadata(-1)
 
@@ -163,4 +168,34 @@ def test_metadata_is_strict_json():
 def test_command_line_builds_the_file(tmp_path, capsys):
     assert comp.main(["--seed", "1", "--path", str(tmp_path / "c.npz")]) == 0
     assert "1056 sounds" in capsys.readouterr().out
-    assert comp.load_compositional_dataset(tmp_path / "c.npz")["metadata"]["seed"] == 1
+    assert comp.ComposedSounds.from_file(tmp_path / "c.npz").metadata["seed"] == 1
+
+
+def test_symbol_operators_act_on_word_sets():
+    a = comp.phrase(["bell", "wet", "soft"])
+    b = comp.phrase(["soft", "dark"])
+    assert comp.words_of(comp.and_(a, b)) == comp.words_of(comp.phrase(["bell", "wet", "soft", "dark"]))
+    assert comp.words_of(comp.in_common(a, b)) == ["soft"]
+    assert comp.words_of(comp.ignore(a, comp.phrase(["wet"]))) == comp.words_of(comp.phrase(["bell", "soft"]))
+    assert comp.words_of(comp.apply_symbol_operator("IN_COMMON", a, comp.phrase(["dark"]))) == []
+    with pytest.raises(ValueError, match="admits no sound"):
+        comp.and_(comp.phrase(["dark"]), comp.phrase(["bright"]))
+    with pytest.raises(ValueError, match="admits no sound"):
+        comp.and_(comp.phrase(["PLUS"]), comp.phrase(["THEN"]))
+    with pytest.raises(ValueError, match="IGNORE only drops"):
+        comp.ignore(a, comp.phrase(["loud"]))
+    with pytest.raises(ValueError, match="symbol operators"):
+        comp.apply_symbol_operator("PLUS", a, b)
+    assert comp.SYMBOL_OPERATORS == ("AND", "IN_COMMON", "IGNORE")
+    assert not set(comp.SYMBOL_OPERATORS) & set(comp.SOUND_OPERATORS)  # one meaning per operator name
+
+
+def test_admits_and_partial_symbols():
+    full = np.stack([comp.encode(comp.parse_of(row)) for row in comp.factor_space().all_classes()[:300]])
+    assert comp.admits(full, comp.phrase([])).all()
+    wet = comp.admits(full, comp.phrase(["wet"]))
+    assert (wet == full[:, comp.WORDS.index("wet")].astype(bool)).all()
+    partial = comp.partial_symbols(full, np.random.default_rng(0), rho=0.5)
+    assert ((partial == 1) <= (full == 1)).all() and 0.4 < partial.sum() / full.sum() < 0.6
+    with pytest.raises(ValueError, match="rho"):
+        comp.partial_symbols(full, np.random.default_rng(0), rho=0.0)

@@ -1,6 +1,7 @@
-"""A compositional sound dataset for SCAN: sources, effects and operators, with symbols and parses.
+"""Composed sounds: the dataset of chapter 5 and its one symbol system (words, k-hot phrases, operators).
 
-Taught in chapters/05_scan.ipynb. The symbolic structure is a four-level hierarchy, written as data:
+Taught in chapters/05_1_composed_sounds.ipynb; SCAN learns its words in chapters/05_2_scan.ipynb.
+The symbolic structure is a four-level hierarchy, written as data:
 
     values             f0 = 110 Hz, inharmonicity = 1e-3, tilt filter -6 dB/octave, ...
     attributes         register = low | high, brightness = dark | bright, ...   (words over values)
@@ -9,20 +10,28 @@ Taught in chapters/05_scan.ipynb. The symbolic structure is a four-level hierarc
 
 Source attributes (:data:`SOURCE_ATTRIBUTES`) set synthesis parameters of
 :func:`course_lib.synth.synthesize`; effect attributes (:data:`EFFECT_ATTRIBUTES`) are DSP on its
-output (:mod:`course_lib.effects`). A sound is one concept alone, or two concepts joined by ``AND``
-(mixed) or ``THEN`` (in succession), then coloured by one word of each effect attribute, in the
-order brightness -> motion -> space -> loudness. Before the effects the composed sound is set to
-:data:`REF_LEVEL` dB RMS, and only the gain changes the level.
+output (:mod:`course_lib.effects`). A sound is one concept alone, or two concepts joined by a
+**sound operator** (:data:`SOUND_OPERATORS`: ``PLUS`` mixes them, ``THEN`` plays them in
+succession), then coloured by one word of each effect attribute, in the order brightness -> motion
+-> space -> loudness. Before the effects the composed sound is set to :data:`REF_LEVEL` dB RMS, and
+only the gain changes the level.
 
-The dataset (:func:`build_compositional_dataset`) follows chapter 1's conventions: a full factorial
-grid of factor classes (structure x transposition x the four effects, last factor fastest), stored
-as ``features`` (float16 log-mels), ``latents_classes``, ``latents_values``, ``metadata`` (JSON),
-plus ``symbols`` (uint8 k-hot over :data:`WORDS`) and ``parses`` (each sound's parse tree as a JSON
-string: effects, operator, concepts). The audio is not stored: :func:`render_rows` re-renders it from
-the classes and the seed (the seed picks the breathy sources' noise and the reverb's room). Written
-atomically; the same seed gives the same bytes. Build it from the command line::
+A **phrase** is a k-hot vector over :data:`WORDS` (:func:`phrase`, :func:`words_of`); it admits
+every sound whose full symbol holds all its words (:func:`admits`). SCAN's **symbol operators**
+(:data:`SYMBOL_OPERATORS`) act on phrases, not on audio: ``AND`` (both descriptions, the union of
+the words), ``IN_COMMON`` (the words both share) and ``IGNORE`` (the first without the words of
+the second): :func:`apply_symbol_operator`.
 
-    python -m course_lib.compositional --seed 0
+The dataset (:func:`build_composed_sounds`, loaded as a :class:`ComposedSounds` by
+:func:`load_composed_sounds`) follows chapter 1's conventions: a full factorial grid of factor
+classes (structure x transposition x the four effects, last factor fastest), stored as ``features``
+(float16 log-mels), ``latents_classes``, ``latents_values``, ``metadata`` (JSON), plus ``symbols``
+(uint8 k-hot over :data:`WORDS`) and ``parses`` (each sound's parse tree as a JSON string). The
+audio is not stored: :func:`render_rows` re-renders it from the classes and the seed (the seed
+picks the breathy sources' noise and the reverb's room); the same seed gives the same file. Build
+it from the command line::
+
+    python -m course_lib.composed_sounds --seed 0
 """
 
 from __future__ import annotations
@@ -135,16 +144,19 @@ PITCHES: dict[str, float] = {"bass": 110.0, "gong": 146.832, "bell": 311.127, "f
 a mix of any two has two distinct harmonic series (A2, D3, D#4, F4: no octave or fifth), and no two
 fundamentals are closer than 36 Hz (slower beats would sound, and measure, like a tremolo)."""
 
-OPERATORS: tuple[str, ...] = tuple(COMPOSITIONS)
-"""Composition operators: ``AND`` (mix) and ``THEN`` (succession)."""
+SOUND_OPERATORS: tuple[str, ...] = tuple(COMPOSITIONS)
+"""Operators on sounds (signal processing): ``PLUS`` (mix) and ``THEN`` (succession)."""
+
+SYMBOL_OPERATORS: tuple[str, ...] = ("AND", "IN_COMMON", "IGNORE")
+"""SCAN's operators on phrases (word sets), in the order of the recombination network's op ids."""
 
 WORDS: tuple[str, ...] = (
     tuple(w for a in SOURCE_ATTRIBUTES for w in a.words)
     + tuple(w for a in EFFECT_ATTRIBUTES for w in a.words)
     + tuple(CONCEPTS)
-    + OPERATORS
+    + SOUND_OPERATORS
 )
-"""The vocabulary of the k-hot symbols: attribute words, concept names, operators."""
+"""The vocabulary of the k-hot symbols: attribute words, concept names, sound operators."""
 
 _EFFECT_ORDER = ("brightness", "motion", "space", "loudness")
 
@@ -173,8 +185,10 @@ class Parse:
         if self.operator is None and len(concepts) != 1:
             raise ValueError(f"a sound without an operator has one concept, got {list(concepts)}.")
         if self.operator is not None:
-            if self.operator not in OPERATORS:
-                raise ValueError(f"unknown operator {self.operator!r}; the operators are {list(OPERATORS)}.")
+            if self.operator not in SOUND_OPERATORS:
+                raise ValueError(
+                    f"unknown operator {self.operator!r}; the sound operators are {list(SOUND_OPERATORS)}."
+                )
             if len(concepts) != 2:
                 raise ValueError(f"operator {self.operator} joins two concepts, got {list(concepts)}.")
         by_attribute = {_word_attribute(w): w for w in self.effects}
@@ -218,12 +232,91 @@ def decode(k_hot: np.ndarray) -> list[str]:
     return [w for w, on in zip(WORDS, v, strict=True) if on]
 
 
+_INDEX = {w: i for i, w in enumerate(WORDS)}
+_EXCLUSIVE = [a.words for a in EFFECT_ATTRIBUTES] + [SOUND_OPERATORS]
+
+
+def _phrases(k_hot: object) -> np.ndarray:
+    k = np.atleast_2d(np.asarray(k_hot))
+    if k.ndim != 2 or k.shape[1] != len(WORDS):
+        raise ValueError(f"phrases must be k-hot rows [N, {len(WORDS)}] over WORDS, got shape {k.shape}.")
+    return k
+
+
+def phrase(words: Sequence[str]) -> np.ndarray:
+    """The k-hot phrase (uint8 ``[len(WORDS)]``) of a list of words: ``phrase(["soft", "bell", "wet"])``."""
+    unknown = [w for w in words if w not in _INDEX]
+    if unknown:
+        raise ValueError(f"unknown words {unknown}; the vocabulary is {list(WORDS)}.")
+    out = np.zeros(len(WORDS), dtype=np.uint8)
+    out[[_INDEX[w] for w in words]] = 1
+    return out
+
+
+def words_of(k_hot: np.ndarray) -> list[str]:
+    """The words of one k-hot phrase, in vocabulary order."""
+    return [w for w, on in zip(WORDS, _phrases(k_hot)[0], strict=True) if on]
+
+
+def admits(symbols: np.ndarray, k_hot: np.ndarray) -> np.ndarray:
+    """Boolean ``[N]``: does each sound (full symbols ``[N, V]``) carry every word of the phrase ``k_hot``?"""
+    k = _phrases(k_hot)[0].astype(bool)
+    return np.asarray(_phrases(symbols)[:, k], dtype=bool).all(axis=1)
+
+
+def partial_symbols(symbols: np.ndarray, rng: np.random.Generator, rho: float) -> np.ndarray:
+    """Partial descriptions: each word of each row named with probability ``rho`` (uint8 ``[N, V]``)."""
+    k = _phrases(symbols)
+    if not 0 < rho <= 1:
+        raise ValueError(f"rho must be in (0, 1], got {rho!r}.")
+    return (k.astype(bool) & (rng.random(k.shape) < rho)).astype(np.uint8)
+
+
+def and_(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a AND b``: every word of both phrases; ``ValueError`` when they name two words that exclude each
+    other (two words of one effect, or both sound operators), since no sound carries both."""
+    out = _phrases(a)[0] | _phrases(b)[0]
+    for group in _EXCLUSIVE:
+        named = [w for w in group if out[_INDEX[w]]]
+        if len(named) > 1:
+            raise ValueError(f"{words_of(a)} AND {words_of(b)} admits no sound: it names {named}.")
+    return out.astype(np.uint8)
+
+
+def in_common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a IN_COMMON b``: the words both phrases name (possibly none: the empty phrase)."""
+    return (_phrases(a)[0] & _phrases(b)[0]).astype(np.uint8)
+
+
+def ignore(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a IGNORE b``: ``a`` without the words of ``b``; ``ValueError`` if ``b`` names a word ``a`` lacks."""
+    a1, b1 = _phrases(a)[0], _phrases(b)[0]
+    extra = [w for w in words_of(b1) if not a1[_INDEX[w]]]
+    if extra:
+        raise ValueError(
+            f"{words_of(a1)} IGNORE {words_of(b1)}: IGNORE only drops words of the first; {extra} are not."
+        )
+    return (a1 & ~b1.astype(bool)).astype(np.uint8)
+
+
+_SYMBOL_FUNCTIONS = {"AND": and_, "IN_COMMON": in_common, "IGNORE": ignore}
+
+
+def apply_symbol_operator(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a op b`` for ``op`` in :data:`SYMBOL_OPERATORS`, on k-hot phrases."""
+    if op not in _SYMBOL_FUNCTIONS:
+        raise ValueError(
+            f"unknown symbol operator {op!r}; the symbol operators are {list(SYMBOL_OPERATORS)}."
+        )
+    return _SYMBOL_FUNCTIONS[op](a, b)
+
+
 # ---------------------------------------------------------------------------------- the grid
 def structures() -> list[tuple[tuple[str, ...], str | None]]:
-    """Every concept alone, every pair mixed (AND), every ordered pair in succession (THEN)."""
+    """Every concept alone, every pair mixed (PLUS), every ordered pair in succession (THEN)."""
     names = list(CONCEPTS)
     solo = [((c,), None) for c in names]
-    mixed = [(pair, "AND") for pair in itertools.combinations(names, 2)]
+    mixed = [(pair, "PLUS") for pair in itertools.combinations(names, 2)]
     succession = [(pair, "THEN") for pair in itertools.permutations(names, 2)]
     return solo + mixed + succession
 
@@ -297,7 +390,7 @@ def render_rows(classes: np.ndarray, seed: int = 0, progress: bool = False) -> n
     col = fs.index_of("transpose")
     cache: dict[int, dict[str, np.ndarray]] = {}
     out = np.empty((len(rows), int(round(DURATION * SR))), dtype=np.float32)
-    for i, row in enumerate(tqdm(rows, desc="compositional sounds", unit="clip", disable=not progress)):
+    for i, row in enumerate(tqdm(rows, desc="composed sounds", unit="clip", disable=not progress)):
         t = int(row[col])
         if t not in cache:
             cache[t] = render_notes(fs.factors[col].values[t], seed)
@@ -316,14 +409,14 @@ def render_phrase(
 
 # ---------------------------------------------------------------------------------- the dataset
 def dataset_metadata(seed: int = 0) -> dict[str, Any]:
-    """The metadata of the compositional dataset of ``seed``."""
+    """The metadata of the composed-sounds dataset of ``seed``."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
     fs = factor_space()
     return {
         "format_version": FORMAT_VERSION,
         "synth_version": SYNTH_VERSION,
-        "dataset": "compositional",
+        "dataset": "composed_sounds",
         "seed": int(seed),
         "n_examples": fs.n_combinations,
         "sample_rate": SR,
@@ -335,7 +428,7 @@ def dataset_metadata(seed: int = 0) -> dict[str, Any]:
         "attributes": [a.to_dict() for a in ATTRIBUTES.values()],
         "concepts": CONCEPTS,
         "pitches_hz": PITCHES,
-        "operators": {op: COMPOSITIONS[op] for op in OPERATORS},
+        "sound_operators": {op: COMPOSITIONS[op] for op in SOUND_OPERATORS},
         "words": list(WORDS),
         "structures": [{"concepts": list(c), "op": op} for c, op in structures()],
         "effect_order": list(_EFFECT_ORDER),
@@ -344,10 +437,10 @@ def dataset_metadata(seed: int = 0) -> dict[str, Any]:
 
 
 def default_path(seed: int = 0) -> Path:
-    """Cache file: ``data_dir()/compositional_seed<seed>_<hash of the metadata>.npz``."""
+    """Cache file: ``data_dir()/composed_sounds_seed<seed>_<hash of the metadata>.npz``."""
     meta = dataset_metadata(seed)
     digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:10]
-    return data_dir() / f"compositional_seed{seed}_{digest}.npz"
+    return data_dir() / f"composed_sounds_seed{seed}_{digest}.npz"
 
 
 def build_arrays(seed: int = 0, progress: bool = True) -> dict[str, np.ndarray]:
@@ -367,7 +460,7 @@ def build_arrays(seed: int = 0, progress: bool = True) -> dict[str, np.ndarray]:
     }
 
 
-def build_compositional_dataset(
+def build_composed_sounds(
     seed: int = 0, path: str | os.PathLike | None = None, force: bool = False, progress: bool = True
 ) -> Path:
     """Generate the whole grid and save it (kept if it exists, unless ``force``); return its path."""
@@ -383,31 +476,105 @@ def build_compositional_dataset(
     return target
 
 
-def load_compositional_dataset(path: str | os.PathLike) -> dict[str, Any]:
-    """The arrays of a dataset file (no pickles read), ``metadata`` parsed from JSON."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"no compositional dataset at {path}; build it with build_compositional_dataset().")
-    with np.load(path, allow_pickle=False) as data:
-        arrays: dict[str, Any] = {k: data[k] for k in data.files}
-    missing = [k for k in ("features", "latents_classes", "symbols", "parses", "metadata") if k not in arrays]
-    if missing:
-        raise ValueError(f"{path} is not a compositional dataset file: it lacks {missing}.")
-    arrays["metadata"] = json.loads(arrays["metadata"].item())
-    return arrays
+_ARRAYS = ("features", "latents_classes", "latents_values", "symbols", "parses")
+
+
+class ComposedSounds:
+    """The composed sounds in memory: ``ds[i] -> (features float32 [n_mels, frames], symbol float32 [V])``.
+
+    Attributes as chapter 1's :class:`~course_lib.datasets.ToyDataset`: ``features`` (float16
+    ``[N, n_mels, frames]``), ``latents_classes``, ``latents_values``, ``factor_space``, ``metadata``
+    (dict) and ``path``; plus ``symbols`` (uint8 k-hot ``[N, len(WORDS)]``) and ``parses`` (JSON).
+    """
+
+    def __init__(
+        self,
+        features: np.ndarray,
+        latents_classes: np.ndarray,
+        latents_values: np.ndarray,
+        symbols: np.ndarray,
+        parses: np.ndarray,
+        metadata: dict[str, Any],
+        path: Path | None = None,
+    ) -> None:
+        n = len(features)
+        if not all(len(a) == n for a in (latents_classes, latents_values, symbols, parses)):
+            raise ValueError("features, latents, symbols and parses must have the same number of rows.")
+        self.features = features
+        self.latents_classes = np.asarray(latents_classes, dtype=np.int64)
+        self.latents_values = np.asarray(latents_values, dtype=np.float64)
+        self.symbols = np.asarray(symbols, dtype=np.uint8)
+        self.parses = parses
+        self.metadata = metadata
+        self.factor_space = FactorSpace.from_metadata(metadata)
+        self.path = path
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> ComposedSounds:
+        """Load a file written by :func:`build_composed_sounds` (no pickles are read)."""
+        path = Path(path)
+        if not path.exists():
+            raise ValueError(f"no composed-sounds file at {path}; build it with build_composed_sounds().")
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in (*_ARRAYS, "metadata") if k not in data.files]
+            if missing:
+                raise ValueError(f"{path} is not a composed-sounds file: it lacks {missing}.")
+            arrays = {k: data[k] for k in _ARRAYS}
+            metadata = json.loads(data["metadata"].item())
+        if metadata.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: format version {metadata.get('format_version')}, this code reads {FORMAT_VERSION}."
+            )
+        return cls(**arrays, metadata=metadata, path=path)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        import torch
+
+        return (
+            torch.from_numpy(self.features[index].astype(np.float32)),
+            torch.from_numpy(self.symbols[index].astype(np.float32)),
+        )
+
+    def __repr__(self) -> str:
+        return f"ComposedSounds(n={len(self)}, features={self.features.shape[1:]}, {len(WORDS)} words)"
+
+    @property
+    def sr(self) -> int:
+        """Sample rate of the clips (Hz)."""
+        return int(self.metadata["sample_rate"])
+
+    def parse(self, index: int) -> Parse:
+        """The parse of row ``index``."""
+        return parse_of(self.latents_classes[index])
+
+    def render_audio(self, indices: int | np.ndarray) -> np.ndarray:
+        """Re-render the clips of rows ``indices``: float32 ``[n, samples]`` (the audio of the build)."""
+        rows = np.atleast_1d(np.asarray(indices))
+        return render_rows(self.latents_classes[rows], seed=int(self.metadata["seed"]))
+
+
+def load_composed_sounds(seed: int = 0, verbose: bool = False) -> ComposedSounds:
+    """The composed sounds of ``seed``, built first if not cached (as ``load_toy_dataset``)."""
+    path = default_path(seed)
+    if not path.exists() and verbose:
+        print(f"Building the composed sounds (seed {seed}) into {path} ...")
+    return ComposedSounds.from_file(build_composed_sounds(seed, progress=verbose))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m course_lib.compositional [--seed 0] [--path P] [--force]``."""
+    """Command line: ``python -m course_lib.composed_sounds [--seed 0] [--path P] [--force]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m course_lib.compositional", description=__doc__.split("\n")[0]
+        prog="python -m course_lib.composed_sounds", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--seed", type=int, default=0, help="noise and room seed (same seed, same bytes)")
     parser.add_argument("--path", default=None, help="output .npz (default: the cache under data_dir())")
     parser.add_argument("--force", action="store_true", help="rebuild even if the file exists")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    path = build_compositional_dataset(args.seed, path=args.path, force=args.force)
+    path = build_composed_sounds(args.seed, path=args.path, force=args.force)
     size, n = path.stat().st_size / 2**20, factor_space().n_combinations
     print(f"{path} ({size:.1f} MiB, {n} sounds) in {time.perf_counter() - start:.1f} s")
     return 0

@@ -14,6 +14,8 @@ Sign convention: ``recon`` is the negative log-likelihood -log p(x|z) (>= 0 for 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -44,19 +46,8 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
 
 
 def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log N(z; mu, diag(exp(logvar))) summed over the last axis (used by the Monte-Carlo KL and IWAE)."""
+    """log N(z; mu, diag(exp(logvar))) summed over the last axis (used by the IWAE bound)."""
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(-1)
-
-
-def monte_carlo_kl(mu: Tensor, logvar: Tensor, n_samples: int = 10000) -> Tensor:
-    """Monte-Carlo estimate of KL(q || N(0, I)), shape ``[B]``: the mean of log q(z) - log p(z), z ~ q.
-
-    Used to self-check :func:`gaussian_kl` (the estimate's error shrinks like 1/sqrt(n_samples)).
-    """
-    z = mu + torch.exp(0.5 * logvar) * torch.randn(n_samples, *mu.shape, dtype=mu.dtype, device=mu.device)
-    log_q = gaussian_log_density(z, mu, logvar)
-    log_p = gaussian_log_density(z, torch.zeros_like(mu), torch.zeros_like(logvar))
-    return (log_q - log_p).mean(0)
 
 
 def log_likelihood(x: Tensor, params: Tensor, likelihood: str, scale: float | Tensor = 1.0) -> Tensor:
@@ -135,6 +126,49 @@ def beta_vae_loss(
 LossFn = Callable[..., tuple[Tensor, dict[str, Any]]]
 
 
+class Loss:
+    """A ``loss_fn`` with a declared name and parameters: what a training run's key records of it.
+
+    Made by a factory decorated with :func:`declared_loss` (``make_vae_loss(beta=4)`` is
+    ``Loss("beta_vae", ..., {"beta": 4, "gamma": None})``), so the key of a run survives moving or
+    renaming the Python function; calling it calls the wrapped function.
+    """
+
+    def __init__(self, name: str, fn: LossFn, params: dict[str, Any]) -> None:
+        self.name, self.fn, self.params = name, fn, dict(params)
+
+    def __call__(
+        self, model: nn.Module, batch: Any, epoch: int, **kwargs: Any
+    ) -> tuple[Tensor, dict[str, Any]]:
+        return self.fn(model, batch, epoch, **kwargs)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.name}({args})"
+
+
+def declared_loss(name: str) -> Callable[[Callable[..., LossFn]], Callable[..., Loss]]:
+    """Decorate a loss factory: what it returns becomes a :class:`Loss` called ``name``.
+
+    The loss's parameters are the factory's arguments with its defaults filled in, so
+    ``make_vae_loss()`` and ``make_vae_loss(beta=1.0)`` declare the same loss.
+    """
+
+    def decorate(factory: Callable[..., LossFn]) -> Callable[..., Loss]:
+        signature = inspect.signature(factory)
+
+        @functools.wraps(factory)
+        def make(*args: Any, **kwargs: Any) -> Loss:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return Loss(name, factory(*args, **kwargs), bound.arguments)
+
+        return make
+
+    return decorate
+
+
+@declared_loss("beta_vae")
 def make_vae_loss(beta: float = 1.0, gamma: float | None = None) -> LossFn:
     """A ``loss_fn(model, batch, epoch, capacity=None)`` for :func:`course_lib.train.train`.
 
@@ -148,6 +182,7 @@ def make_vae_loss(beta: float = 1.0, gamma: float | None = None) -> LossFn:
     return loss_fn
 
 
+@declared_loss("iwae")
 def make_iwae_loss(k: int) -> LossFn:
     """A ``loss_fn(model, batch, epoch)`` for :func:`~course_lib.train.train`: minus the k-sample IWAE bound.
 

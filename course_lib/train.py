@@ -12,24 +12,26 @@ Taught in chapters/02_vae_mnist.ipynb; chapters 3-5 call :func:`train` or :func:
   validation logs, ``samples_seen`` and ``time_s``; ``.to_frame()`` gives a pandas DataFrame.
 * :func:`fit`: the one "seed -> build the model -> minibatches -> :func:`train`" recipe, used by every
   experiment (``fit(lambda: mlp_vae(...), x, epochs=..., loss_fn=make_vae_loss(beta=4))``).
-* Checkpoints: ``train(..., checkpoint=path)`` loads the file if it was written by the same settings
-  (model, optimiser, epochs, seed, loss function and its settings such as beta, capacity schedule,
-  batching and data), otherwise trains and saves it atomically.
+* Run keys: :func:`run_key` says what a run trains, as plain data: the model's architecture, the
+  optimiser and its settings, epochs, seed, batching, the loss's *name and parameters*
+  (:func:`course_lib.losses.declared_loss`), the capacity schedule and a digest of the data. No
+  module path, ``repr`` or bytecode enters it, so moving or renaming code keeps it.
+* Checkpoints: ``train(..., checkpoint=path)`` loads the file when its run key is this run's,
+  otherwise trains and saves it atomically with its key.
 * Published runs: the longest runs the chapters need are committed, in float16, under
-  :data:`PUBLISHED_RUNS` (``python -m course_lib.train --publish <checkpoint>``); ``train`` loads the
-  published copy of ``checkpoint`` (same file name) when its settings match, so building the book
-  does not repeat them.
+  :data:`PUBLISHED_RUNS` (``python -m course_lib.train --publish <checkpoint>``). ``train`` finds
+  one by its key, whatever the file is called, so building the book does not repeat them; when a
+  published run with the checkpoint's file name holds other settings, a warning says which differ.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
+import json
 import math
 import os
 import time
-import types
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -211,12 +213,243 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, half: bool = F
 
 
 PUBLISHED_RUNS: Path = RESULTS_DIR / "checkpoints" / "runs"
-"""Committed float16 copies of long training runs, named like their checkpoints (:func:`publish_run`)."""
+"""Committed float16 copies of long training runs, each holding its run key (:func:`publish_run`)."""
 
 
-def published_copy(checkpoint: str | os.PathLike) -> Path:
-    """Where the published copy of ``checkpoint`` lives: :data:`PUBLISHED_RUNS` / its file name."""
-    return PUBLISHED_RUNS / Path(checkpoint).name
+# ---------------------------------------------------------------------------------------- run keys
+def _number(value: float) -> int | float:
+    """One spelling per number: 4, 4.0 and ``np.float32(4)`` are all ``4``; 0.5 stays ``0.5``."""
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as plain JSON-able data for a run key (``TypeError`` for what cannot be declared)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return _number(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (Tensor, np.ndarray)):
+        return _tensor_key(torch.as_tensor(value))
+    if callable(value):
+        return _callable_key(value)
+    raise TypeError(
+        f"a run key holds numbers, strings, tensors and declared functions, not {type(value).__name__}; "
+        "declare the loss with course_lib.losses.declared_loss and plain parameters."
+    )
+
+
+def _callable_key(fn: Callable[..., Any]) -> dict[str, Any]:
+    """A loss function or transform by its name and parameters, never its module path or its code.
+
+    A declared loss (:class:`~course_lib.losses.Loss`, or anything with a ``name`` and a dict of
+    ``params``) has both. A plain function is named by its ``__name__``; its parameters are its
+    argument defaults and the values it closes over (``make_loss(beta)``'s inner function closes
+    over ``beta``).
+    """
+    declared_name, declared_params = getattr(fn, "name", None), getattr(fn, "params", None)
+    if isinstance(declared_name, str) and isinstance(declared_params, dict):
+        return {"name": declared_name, "params": _plain(declared_params)}
+    name = getattr(fn, "__name__", None)
+    if name is None:
+        raise TypeError(f"cannot name {fn!r} in a run key: pass a function or a declared loss.")
+    params: dict[str, Any] = {}
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        positional = code.co_varnames[: code.co_argcount]
+        defaults = fn.__defaults__ or ()
+        params.update(zip(positional[len(positional) - len(defaults) :], defaults, strict=True))
+        params.update(fn.__kwdefaults__ or {})
+        cells = [cell.cell_contents for cell in fn.__closure__ or ()]
+        params.update(zip(code.co_freevars, cells, strict=True))
+    return {"name": name, "params": _plain(params)}
+
+
+def _tensor_key(t: Tensor) -> dict[str, Any]:
+    """Shape, dtype and a digest of a tensor's values.
+
+    Integer and boolean tensors: a SHA-256 of their bytes. Floating tensors: float64 sums of
+    ``|x|`` and of ``x^2`` (six significant digits), and, as shares of the sum of ``|x|`` (six
+    decimals), the sum of ``x`` and the sum of the row sums weighted by their position in
+    (0, 1). So a change of the last bit (another CPU, another thread count) keeps the key, while
+    other values or another order of the rows change it.
+    """
+    t = t.detach().cpu()
+    key: dict[str, Any] = {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+    if not t.is_floating_point():
+        key["sha256"] = hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()
+        return key
+    rows = t.reshape(len(t), -1) if t.ndim else t.reshape(1, 1)
+    n = max(len(rows), 1)
+    abs_sum = square_sum = total = weighted = 0.0
+    for start in range(0, len(rows), 4096):
+        chunk = rows[start : start + 4096].double()
+        row_sums = chunk.sum(1)
+        position = (torch.arange(start, start + len(chunk), dtype=torch.float64) + 0.5) / n
+        abs_sum += float(chunk.abs().sum())
+        square_sum += float(chunk.square().sum())
+        total += float(row_sums.sum())
+        weighted += float((row_sums * position).sum())
+    scale = abs_sum or 1.0
+    key.update(
+        abs_sum=f"{abs_sum:.6g}",
+        square_sum=f"{square_sum:.6g}",
+        signed_share=f"{total / scale:.6f}",
+        row_order=f"{weighted / scale:.6f}",
+    )
+    return key
+
+
+def _settings(obj: Any) -> dict[str, Any]:
+    """The public plain attributes of an object (what torch modules keep of their constructor's arguments)."""
+
+    def plain(v: Any) -> bool:
+        if isinstance(v, (list, tuple)):
+            return all(plain(x) for x in v)
+        return v is None or isinstance(v, (bool, int, float, str))
+
+    return {k: _plain(v) for k, v in sorted(vars(obj).items()) if not k.startswith("_") and plain(v)}
+
+
+def _model_key(model: nn.Module) -> dict[str, Any]:
+    """The architecture: each submodule's settings, every parameter's shape and dtype, every buffer.
+
+    A submodule's settings are its plain attributes (``in_features``, ``likelihood``, ``z_dim``...),
+    with the class name of torch's own modules (``Linear``, ``Tanh``, ``GRU``) but not of ours, so
+    moving or renaming a course class keeps the key. Buffers (a fixed decoder scale) are keyed by value.
+    """
+    modules = {}
+    for name, module in model.named_modules():
+        settings = _settings(module)
+        settings.pop("training", None)
+        if type(module).__module__.startswith("torch."):
+            settings["class"] = type(module).__name__
+        modules[name or "."] = settings
+    return {
+        "modules": modules,
+        "parameters": {
+            n: [list(p.shape), str(p.dtype).removeprefix("torch.")] for n, p in model.named_parameters()
+        },
+        "buffers": {n: _tensor_key(b) for n, b in model.named_buffers()},
+    }
+
+
+def _optimizer_key(opt: torch.optim.Optimizer) -> dict[str, Any]:
+    """The optimiser's class and its settings that differ from the class's defaults, per parameter group."""
+    signature = inspect.signature(type(opt)).parameters
+    defaults = {
+        k: _plain(p.default) for k, p in signature.items() if p.default is not inspect.Parameter.empty
+    }
+    groups = []
+    for group in opt.param_groups:
+        values = {k: _plain(v) for k, v in group.items() if k != "params"}
+        groups.append({k: v for k, v in sorted(values.items()) if k not in defaults or defaults[k] != v})
+    return {"name": type(opt).__name__, "settings": groups}
+
+
+def run_key(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    epochs: int,
+    seed: int,
+    loader: TensorLoader,
+    loss_fn: LossFn,
+    capacity_schedule: Callable[[int], float] | None = None,
+) -> dict[str, Any]:
+    """What a run trains, as plain data: two runs with the same key give the same weights.
+
+    The model's architecture, the optimiser and its settings, epochs, seed, the batching (size,
+    shuffle, transform), the loss's name and parameters, the capacity at every step and a digest
+    of every training tensor. No module path, ``repr`` or bytecode: moving or renaming code keeps
+    the key; changing beta, the epochs or the data changes it.
+    """
+    if not isinstance(loader, TensorLoader):
+        raise TypeError(
+            f"a run with a checkpoint needs a TensorLoader (its data are part of its key), got {loader!r}."
+        )
+    schedule = None
+    if capacity_schedule is not None:
+        values = [float(capacity_schedule(step)) for step in range(epochs * len(loader))]
+        schedule = hashlib.sha256(np.asarray(values, dtype=np.float64).tobytes()).hexdigest()
+    return {
+        "model": _model_key(model),
+        "optimizer": _optimizer_key(opt),
+        "epochs": int(epochs),
+        "seed": int(seed),
+        "batching": {
+            "batch_size": loader.batch_size,
+            "shuffle": loader.shuffle,
+            "drop_last": loader.drop_last,
+            "batches_per_epoch": len(loader),
+            "transform": None if loader.transform is None else _callable_key(loader.transform),
+        },
+        "loss": _callable_key(loss_fn),
+        "capacity_schedule": schedule,
+        "data": [_tensor_key(t) for t in loader.tensors],
+    }
+
+
+def key_digest(key: dict[str, Any]) -> str:
+    """A short hex digest of a run key (its canonical JSON)."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def key_differences(there: Any, here: Any, path: str = "") -> list[str]:
+    """Every setting where two run keys differ, as ``"loss.params.beta: 32 there, 4 here"`` lines."""
+    if isinstance(there, dict) and isinstance(here, dict):
+        return [
+            line
+            for k in sorted(set(there) | set(here))
+            for line in key_differences(there.get(k), here.get(k), f"{path}.{k}" if path else k)
+        ]
+    if isinstance(there, list) and isinstance(here, list) and len(there) == len(here):
+        return [
+            line
+            for i, (a, b) in enumerate(zip(there, here, strict=True))
+            for line in key_differences(a, b, f"{path}[{i}]")
+        ]
+    if json.dumps(there, sort_keys=True) == json.dumps(here, sort_keys=True):
+        return []
+    return [f"{path or 'the key'}: {there!r} there, {here!r} here"]
+
+
+# --------------------------------------------------------------------------------- published runs
+def _read_meta(path: Path) -> dict[str, Any]:
+    """The meta of a checkpoint file, its weights left on disk (memory-mapped)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        raise ValueError(f"{path} is not a course checkpoint (no 'state_dict').")
+    return payload.get("meta", {})
+
+
+def _stored_key(path: Path) -> dict[str, Any] | None:
+    """The run key inside the checkpoint at ``path``; None when there is none (or no readable file)."""
+    try:
+        return _read_meta(path).get("run_key") if path.is_file() else None
+    except (RuntimeError, ValueError, EOFError):  # not a checkpoint of ours
+        return None
+
+
+def published_runs(folder: str | os.PathLike | None = None) -> dict[str, dict[str, Any] | None]:
+    """The run key of every published run in ``folder`` (default :data:`PUBLISHED_RUNS`), by file name.
+
+    The file name is only a label: :func:`find_published` looks runs up by their keys.
+    """
+    folder = Path(folder or PUBLISHED_RUNS)
+    return {path.name: _stored_key(path) for path in sorted(folder.glob("*.pt"))}
+
+
+def find_published(key: dict[str, Any], folder: str | os.PathLike | None = None) -> Path | None:
+    """The published run trained with exactly ``key``, whatever its file name; None if there is none."""
+    digest = key_digest(key)
+    for name, stored in published_runs(folder).items():
+        if stored is not None and key_digest(stored) == digest:
+            return Path(folder or PUBLISHED_RUNS) / name
+    return None
 
 
 def copy_half(source: str | os.PathLike, target: str | os.PathLike) -> Path:
@@ -234,14 +467,15 @@ def copy_half(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     return target
 
 
-def publish_run(checkpoint: str | os.PathLike, folder: str | os.PathLike = PUBLISHED_RUNS) -> Path:
-    """Copy a :func:`train` checkpoint (weights, settings fingerprint, history) to ``folder``, float16."""
-    meta = torch.load(checkpoint, map_location="cpu", weights_only=True).get("meta", {})
-    if "fingerprint" not in meta:
-        raise ValueError(
-            f"{checkpoint} was not written by train() (no settings fingerprint): nothing to publish."
-        )
-    return copy_half(checkpoint, Path(folder) / Path(checkpoint).name)
+def publish_run(checkpoint: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path:
+    """Copy a :func:`train` checkpoint (weights, run key, history) to ``folder``, in float16.
+
+    ``folder`` defaults to :data:`PUBLISHED_RUNS`. The copy keeps the checkpoint's file name as a
+    label; :func:`train` finds it by its key.
+    """
+    if "run_key" not in _read_meta(Path(checkpoint)):
+        raise ValueError(f"{checkpoint} was not written by train() (no run key): nothing to publish.")
+    return copy_half(checkpoint, Path(folder or PUBLISHED_RUNS) / Path(checkpoint).name)
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> dict[str, Any]:
@@ -266,112 +500,23 @@ def _make_optimizer(optimizer: OptimizerSpec, model: nn.Module, lr: float) -> to
     raise ValueError(f"optimizer must be None, an Optimizer or a callable(params), got {optimizer!r}.")
 
 
-def _describe(obj: Any) -> Any:
-    """A stable, plain-Python description of a loss function (or any setting) for the fingerprint.
+def _load_run(model: nn.Module, checkpoint: Path, key: dict[str, Any]) -> History | None:
+    """Load run ``key`` into ``model`` from ``checkpoint`` or else a published run; None if neither has it.
 
-    A function is described by its qualified name, a hash of its code, its defaults and the values it
-    closes over (``make_vae_loss(beta=4)`` closes over ``beta=4``); a :class:`functools.partial` by its
-    function and arguments; a tensor by its shape, dtype and sum. Anything else by its ``repr``
-    (one holding a memory address never matches, so such a checkpoint is always retrained).
+    When ``checkpoint``, or the published run of the same file name, holds another run, a warning
+    says which settings differ (the model keeps its initial weights, to be trained).
     """
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if isinstance(obj, (list, tuple)):
-        return [_describe(o) for o in obj]
-    if isinstance(obj, dict):
-        return {str(k): _describe(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(obj, functools.partial):
-        return {"partial": _describe(obj.func), "args": _describe(obj.args), "kw": _describe(obj.keywords)}
-    if isinstance(obj, Tensor):
-        return _describe_tensor(obj)
-    if inspect.isfunction(obj):
-        code = obj.__code__
-        cells = [c.cell_contents for c in obj.__closure__ or ()]
-        return {
-            "function": f"{obj.__module__}.{obj.__qualname__}",
-            "code": _code_digest(code),
-            "defaults": _describe(obj.__defaults__),
-            "kwdefaults": _describe(obj.__kwdefaults__),
-            "closure": {name: _describe(v) for name, v in zip(code.co_freevars, cells, strict=True)},
-        }
-    return repr(obj)
-
-
-def _code_digest(code: types.CodeType) -> str:
-    """A hash of a function's bytecode and constants, the same in every process.
-
-    Nested code objects (a generator expression, a lambda, an inner function) are hashed in turn:
-    their ``repr`` holds a memory address, which would make the checkpoint of such a loss never match.
-    """
-    consts = tuple(_code_digest(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
-    return hashlib.sha1(code.co_code + repr(consts).encode()).hexdigest()
-
-
-def _describe_tensor(t: Tensor) -> dict[str, Any]:
-    total = float(t.detach().sum(dtype=torch.float64)) if t.numel() else 0.0
-    return {"shape": list(t.shape), "dtype": str(t.dtype), "sum": f"{total:.6g}"}
-
-
-def _fingerprint(
-    model: nn.Module,
-    opt: torch.optim.Optimizer,
-    epochs: int,
-    seed: int,
-    loader: Any,
-    loss_fn: LossFn,
-    capacity_schedule: Callable[[int], float] | None,
-) -> dict[str, Any]:
-    """Every setting that changes the trained weights: a checkpoint is reused only when all match.
-
-    Model architecture, optimiser and its hyperparameters, epochs, seed, the loss function with its
-    settings (beta, gamma, ...), the capacity at every step, the loader's batching and transform and
-    the shape, dtype and sum of its tensors.
-    """
-    hyper = {k: _describe(v) for k, v in opt.param_groups[0].items() if k != "params"}
-    batches = len(loader) if hasattr(loader, "__len__") else None
-    schedule = None
-    if capacity_schedule is not None and batches is not None:
-        values = [float(capacity_schedule(step)) for step in range(epochs * batches)]
-        schedule = hashlib.sha1(np.asarray(values, dtype=np.float64).tobytes()).hexdigest()
-    data = None
-    if isinstance(loader, TensorLoader):
-        data = {
-            "batch_size": loader.batch_size,
-            "shuffle": loader.shuffle,
-            "drop_last": loader.drop_last,
-            "transform": _describe(loader.transform),
-            "tensors": [_describe_tensor(t) for t in loader.tensors],
-        }
-    return {
-        "model": repr(model),
-        "optimizer": type(opt).__name__,
-        "hyperparameters": hyper,
-        "epochs": int(epochs),
-        "seed": int(seed),
-        "batches_per_epoch": batches,
-        "loss_fn": _describe(loss_fn),
-        "capacity_schedule": schedule,
-        "data": data,
-    }
-
-
-def _load_same_run(model: nn.Module, paths: Sequence[Path], fingerprint: dict[str, Any]) -> History | None:
-    """Load the first of ``paths`` written by the same run into ``model``; None (weights untouched) if none.
-
-    A file written with other settings is reported and skipped; the model keeps its initial weights.
-    """
-    initial = {k: v.clone() for k, v in model.state_dict().items()}
-    for path in paths:
-        if not path.is_file():
-            continue
-        try:
-            meta = load_checkpoint(model, path)
-        except (RuntimeError, ValueError) as error:  # another architecture
-            meta = {"fingerprint": None, "error": str(error)}
-        if meta.get("fingerprint") == fingerprint:
-            return History(meta.get("history", []))
-        model.load_state_dict(initial)
-        warnings.warn(f"{path} was written with other settings; not using it.", stacklevel=3)
+    stored = _stored_key(checkpoint)
+    found = (
+        checkpoint if stored is not None and key_digest(stored) == key_digest(key) else find_published(key)
+    )
+    if found is not None:
+        return History(load_checkpoint(model, found).get("history", []))
+    for path in dict.fromkeys([checkpoint, PUBLISHED_RUNS / checkpoint.name]):
+        if path.is_file():
+            other = _stored_key(path)
+            why = "; ".join(key_differences(other, key)[:6]) if other else "it holds no run key"
+            warnings.warn(f"{path} holds a run with other settings ({why}): training this one.", stacklevel=3)
     return None
 
 
@@ -404,10 +549,10 @@ def train(
     seed_everything(seed)
     model.to(device)
     opt = _make_optimizer(optimizer, model, lr)
-    fingerprint = None
+    key = None
     if checkpoint is not None:
-        fingerprint = _fingerprint(model, opt, epochs, seed, loader, loss_fn, capacity_schedule)
-        history = _load_same_run(model, [Path(checkpoint), published_copy(checkpoint)], fingerprint)
+        key = run_key(model, opt, epochs, seed, loader, loss_fn, capacity_schedule)
+        history = _load_run(model, Path(checkpoint), key)
         if history is not None:
             model.to(device).eval()
             return history
@@ -441,7 +586,7 @@ def train(
         bar.set_postfix({k: f"{record[k]:.2f}" for k in ("elbo", "val_elbo", "loss") if k in record})
     model.eval()
     if checkpoint is not None:
-        save_checkpoint(model, checkpoint, fingerprint=fingerprint, history=history.records)
+        save_checkpoint(model, checkpoint, run_key=key, history=history.records)
     return history
 
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import warnings
 
 import pytest
 import torch
 
+from course_lib import losses
 from course_lib.losses import make_vae_loss
 from course_lib.models.vae import mlp_vae
 from course_lib.train import (
     History,
     TensorLoader,
-    _describe,
     evaluate,
     fit,
+    key_differences,
     load_checkpoint,
+    run_key,
     save_checkpoint,
     train,
 )
@@ -202,13 +206,76 @@ def test_fit_seeds_the_model_and_the_batches_like_train():
         assert torch.equal(a, b)
 
 
-def test_fingerprint_of_a_loss_with_a_nested_function_is_the_same_in_every_process():
-    # two compilations of the same source: their nested code objects live at different addresses
-    source = "def loss_fn(model, batch, epoch):\n    return sum(x for x in batch), {}\n"
-    first, second = {}, {}
-    exec(source, first)  # noqa: S102 (a fixed string)
-    exec(source, second)  # noqa: S102
-    assert _describe(first["loss_fn"]) == _describe(second["loss_fn"])
+def _key(*, loss_fn=None, epochs=1, x=None, hidden=(16,), lr=1e-3, transform=None) -> dict:
+    """The run key of a tiny run; every argument left out keeps the same run."""
+    model = mlp_vae(24, 2, hidden, likelihood="bernoulli")
+    x = _data(128)[0] if x is None else x
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    loader = TensorLoader(x, batch_size=32, transform=transform)
+    return run_key(model, opt, epochs, 0, loader, loss_fn or make_vae_loss())
+
+
+def _load_as(module_name: str, source: str, namespace: dict | None = None) -> dict:
+    """Run ``source`` as the body of a module called ``module_name``; return its namespace."""
+    namespace = {**(namespace or {}), "__name__": module_name}
+    exec(compile(source, f"<{module_name}>", "exec"), namespace)  # noqa: S102 (sources of this repository)
+    return namespace
+
+
+def test_a_run_key_survives_moving_renaming_and_reimporting_the_loss():
+    here = _key(loss_fn=make_vae_loss(beta=4.0))
+    assert _key(loss_fn=make_vae_loss(4)) == here  # 4 and 4.0: one number
+    # course_lib/losses.py imported a second time, under another module path
+    spec = importlib.util.spec_from_file_location("elsewhere.losses", losses.__file__)
+    elsewhere = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(elsewhere)
+    assert elsewhere.make_vae_loss is not losses.make_vae_loss
+    assert _key(loss_fn=elsewhere.make_vae_loss(beta=4.0)) == here
+    # the factory moved to another module and renamed, its body edited: the declared name is kept
+    source = inspect.getsource(losses.make_vae_loss).replace("def make_vae_loss(", "def beta_objective(")
+    source = source.replace("return beta_vae_loss(", "out = beta_vae_loss(").replace(
+        "gamma=gamma)\n", "gamma=gamma)\n        return out\n"
+    )
+    moved = _load_as("course_lib.recipe", source, vars(losses))["beta_objective"]
+    assert _key(loss_fn=moved(beta=4.0)) == here
+    # a plain function (not declared) keeps its key when moved: named by its name and closure
+    plain = "def make(beta):\n    def tcvae(model, batch, epoch):\n        return beta\n    return tcvae\n"
+    first, second = _load_as("a.losses", plain)["make"], _load_as("b.other", plain)["make"]
+    assert _key(loss_fn=first(2.0)) == _key(loss_fn=second(2.0)) != _key(loss_fn=first(3.0))
+
+
+def test_a_run_key_changes_with_what_the_run_trains():
+    x = _data(128)[0]
+    here = _key(x=x)
+    last_bit = x.clone()
+    last_bit[:5] = torch.nextafter(x[:5], x[:5] + 1)  # another CPU's rounding: the same run
+    assert _key(x=last_bit) == here
+    assert _key(x=x, transform=torch.bernoulli) == _key(x=x, transform=torch.bernoulli) != here
+    changed = {
+        "beta": _key(x=x, loss_fn=make_vae_loss(beta=4.0)),
+        "loss": _key(x=x, loss_fn=losses.make_iwae_loss(1)),
+        "epochs": _key(x=x, epochs=2),
+        "data": _key(x=1 - x),
+        "row order": _key(x=x.flip(0)),
+        "architecture": _key(x=x, hidden=(17,)),
+        "lr": _key(x=x, lr=1e-2),
+    }
+    assert all(key != here for key in changed.values())
+    assert key_differences(changed["beta"], here) == ["loss.params.beta: 4 there, 1 here"]
+    assert key_differences(changed["epochs"], here) == ["epochs: 2 there, 1 here"]
+
+
+def test_a_run_key_refuses_what_it_cannot_name(tiny_vae):
+    x, _ = _data(32)
+    frozen = tiny_vae(*SHAPE)
+
+    def uses_a_model(model, batch, epoch):
+        return frozen(batch).params.sum(), {}
+
+    with pytest.raises(TypeError, match="declared"):
+        _key(loss_fn=uses_a_model)
+    with pytest.raises(TypeError, match="TensorLoader"):
+        train(tiny_vae(*SHAPE), [x], epochs=1, checkpoint="never.pt", progress=False)
 
 
 def test_a_retrained_run_starts_from_fresh_weights_not_from_the_stale_checkpoint(tiny_vae, tmp_path):
@@ -224,7 +291,9 @@ def test_a_retrained_run_starts_from_fresh_weights_not_from_the_stale_checkpoint
     assert again.records[-1]["loss"] == pytest.approx(expected.records[-1]["loss"])
 
 
-def test_a_published_run_is_loaded_in_float16_and_a_stale_one_ignored(tiny_vae, tmp_path, monkeypatch):
+def test_a_published_run_is_found_by_its_key_and_a_stale_one_says_what_differs(
+    tiny_vae, tmp_path, monkeypatch
+):
     from course_lib import train as train_module
 
     monkeypatch.setattr(train_module, "PUBLISHED_RUNS", tmp_path / "published")
@@ -232,25 +301,29 @@ def test_a_published_run_is_loaded_in_float16_and_a_stale_one_ignored(tiny_vae, 
     first = tmp_path / "data" / "vae.pt"
     model = tiny_vae(*SHAPE)
     history = train(model, TensorLoader(x, batch_size=32), epochs=2, checkpoint=first, progress=False)
-    published = train_module.publish_run(first, tmp_path / "published")
-    assert published == train_module.published_copy(first)
+    published = train_module.publish_run(first)
+    assert published == tmp_path / "published" / "vae.pt"
+    assert list(train_module.published_runs()) == ["vae.pt"]
     state = torch.load(published, weights_only=True)["state_dict"]
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     first.unlink()  # a fresh clone: only the committed copy exists
+    # found by its key whatever the checkpoint is called: loaded, nothing trained or written
+    elsewhere = tmp_path / "data" / "another_name.pt"
     loaded = tiny_vae(*SHAPE, seed=3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        again = train(loaded, TensorLoader(x, batch_size=32), epochs=2, checkpoint=first, progress=False)
-    assert again.records == history.records and not first.exists()  # loaded, nothing trained or written
+        again = train(loaded, TensorLoader(x, batch_size=32), epochs=2, checkpoint=elsewhere, progress=False)
+    assert again.records == history.records and not elsewhere.exists()
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-2, rtol=1e-2)
+    # the published run of this name holds other settings: the warning names them; trained and saved
     with pytest.warns(
-        UserWarning, match="other settings"
-    ):  # other settings: trained, saved in the data folder
+        UserWarning, match=r"vae.pt holds a run with other settings \(epochs: 2 there, 3 here\)"
+    ):
         longer = train(
             tiny_vae(*SHAPE), TensorLoader(x, batch_size=32), epochs=3, checkpoint=first, progress=False
         )
     assert len(longer) == 3 and first.exists()
     save_checkpoint(model, tmp_path / "plain.pt")
-    with pytest.raises(ValueError, match="no settings fingerprint"):
+    with pytest.raises(ValueError, match="no run key"):
         train_module.publish_run(tmp_path / "plain.pt")

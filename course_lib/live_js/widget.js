@@ -83,7 +83,8 @@ CL.mount = function mount(uid) {
     decode: (z) => Array.from(CL.decoderOutput(d, layers, z)),
     render: (p) => CL.synth.render(p, d.seed, d.clip_id, d.duration),
     logmel: (x) => CL.features.logmel(x, d.features, d.mel),
-    toAudio: (f, frames, length) => CL.featuresToAudio(f, frames, d.features, d.mel, d.n_iter, length),
+    toAudio: (f, frames, length, nIter = d.n_iter || 32) =>
+      CL.featuresToAudio(f, frames, d.features, d.mel, nIter, length),
   };
   // Redraw the canvas; with sound, also make the clip (and time it from the slider's release).
   function update(sound) {

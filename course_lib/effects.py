@@ -13,10 +13,7 @@ loudness stays a separate attribute):
 * :func:`gain`: multiply by ``10 ** (db / 20)`` (**loud** / **soft**);
 * :func:`reverb`: convolution with a synthetic impulse response, exponentially decaying Gaussian
   noise that falls by 60 dB in ``t60`` seconds (**wet**; no reverb: **dry**);
-* :func:`echo`: a feedback delay line ``y[n] = x[n] + g y[n - D]`` (each repeat ``g`` times the last);
-* :func:`tremolo`: a sinusoidal level swing of ``depth_db`` dB peak to peak (**wobbling**);
-* :func:`vibrato`: a modulated delay line (the read position moves sinusoidally), a pitch swing of
-  ``depth_cents`` cents peak.
+* :func:`tremolo`: a sinusoidal level swing of ``depth_db`` dB peak to peak (**wobbling**).
 
 Composition operators, on two sounds of one length:
 
@@ -139,23 +136,6 @@ def reverb(
     return _keep_rms(y, x) if keep_rms else y
 
 
-def echo(x: Any, sr: int, delay_s: float, feedback: float, keep_rms: bool = True) -> np.ndarray:
-    """Feedback echo ``y[n] = x[n] + feedback * y[n - D]`` with ``D = round(delay_s * sr)``.
-
-    Each repeat is ``20 log10(feedback)`` dB below the last, so the echoes decay by 60 dB in
-    ``delay_s * 60 / (-20 log10(feedback))`` seconds.
-    """
-    sr = _check_sr(sr)
-    x = _audio(x)
-    delay = _check_range("delay_s", delay_s, 1.0 / sr, 2.0, "s")
-    g = _check_range("feedback", feedback, 0.0, 0.95, "(linear gain per repeat)")
-    d = max(1, int(round(delay * sr)))
-    a = np.zeros(d + 1)
-    a[0], a[d] = 1.0, -g
-    y = scipy.signal.lfilter([1.0], a, x, axis=-1)
-    return _keep_rms(y, x) if keep_rms else y
-
-
 def tremolo(x: Any, sr: int, depth_db: float, rate_hz: float, keep_rms: bool = True) -> np.ndarray:
     """Multiply by ``10 ** (depth_db / 2 * sin(2 pi rate t) / 20)``: ``depth_db`` dB peak to peak."""
     sr = _check_sr(sr)
@@ -165,26 +145,6 @@ def tremolo(x: Any, sr: int, depth_db: float, rate_hz: float, keep_rms: bool = T
     t = np.arange(x.shape[-1]) / sr
     y = x * 10.0 ** (depth / 2.0 * np.sin(2 * np.pi * rate * t) / 20.0)
     return _keep_rms(y, x) if keep_rms else y
-
-
-def vibrato(x: Any, sr: int, depth_cents: float, rate_hz: float) -> np.ndarray:
-    """Read ``x`` through a delay ``d(t) = A (1 - cos(2 pi rate t))``: a pitch swing of ``depth_cents`` peak.
-
-    The instantaneous frequency of a partial f becomes ``f (1 - d'(t))``; with
-    ``A = (1 - 2**(-depth/1200)) / (2 pi rate)`` the lowest frequency is ``f 2**(-depth/1200)``
-    (the swing is symmetric to first order). Linear interpolation between samples.
-    """
-    sr = _check_sr(sr)
-    x = _audio(x)
-    depth = _check_range("depth_cents", depth_cents, 0.0, 200.0, "cents")
-    rate = _check_range("rate_hz", rate_hz, 0.1, 40.0, "Hz")
-    amplitude = (1.0 - 2.0 ** (-depth / 1200.0)) / (2 * np.pi * rate)  # seconds
-    n = x.shape[-1]
-    t = np.arange(n) / sr
-    read = (t - amplitude * (1.0 - np.cos(2 * np.pi * rate * t))) * sr
-    flat = x.reshape(-1, n)
-    out = np.stack([np.interp(read, np.arange(n), row, left=0.0) for row in flat])
-    return out.reshape(x.shape)
 
 
 # ------------------------------------------------------------------------------------ composition
@@ -295,19 +255,6 @@ def effect(word: str) -> EffectOperator:
     if word not in EFFECTS:
         raise ValueError(f"unknown effect {word!r}; the effects are {sorted(EFFECTS)}.")
     return EFFECTS[word]
-
-
-def apply_effects(x: Any, sr: int, words: list[str] | tuple[str, ...]) -> np.ndarray:
-    """Apply the effects ``words`` in the order given (at most one word per attribute)."""
-    ops = [effect(w) for w in words]
-    attributes = [op.attribute for op in ops]
-    clash = sorted({a for a in attributes if attributes.count(a) > 1})
-    if clash:
-        raise ValueError(f"at most one effect per attribute: {clash} got several words in {list(words)}.")
-    y = _audio(x)
-    for op in ops:
-        y = op.apply(y, sr)
-    return y
 
 
 def compose(operator: str, a: Any, b: Any, sr: int, offset: float) -> np.ndarray:

@@ -34,8 +34,6 @@ power spectrum, 4096-point frames):
   clean bell at 4.9 dB and got 87.5 % of the solos right, against 100 % for this one;
 * motion: :func:`tremolo_depth_db`, the peak-to-peak level swing inside the notes, >= 6 dB, half of the
   wobbling tremolo (12 dB; steady: 0);
-* vibrato: :func:`vibrato_depth_cents`, the peak pitch swing, >= 25 cents, half of a 50-cent vibrato
-  (the middle depth of chapter 1's modulation preset);
 * space: :func:`tail_t60`, the decay time of the tail after the last note, >= 0.25 s, half of the
   wet room's T60 (0.5 s; a dry note ends with a 30 ms release);
 * structure: :func:`active_span_s`, the time from the first to the last frame within 15 dB of the
@@ -83,7 +81,6 @@ THRESHOLDS: dict[str, tuple[str, float, str, str]] = {
 }
 """Per attribute: the measurement column, the threshold, the word at or above it and the word below."""
 
-VIBRATO_THRESHOLD_CENTS: float = 25.0
 SPAN_THRESHOLD_S: float = 1.5 * NOTE
 PEAK_OVER_FLOOR: float = 10.0  # a partial stands 10 dB above the local median of the spectrum
 SECOND_SOURCE_THRESHOLD: float = 0.25
@@ -169,32 +166,6 @@ def tail_t60(audio: np.ndarray, sr: int) -> np.ndarray:
             continue
         slope = np.polyfit(np.arange(len(seg)) * HOP_S, seg, 1)[0]
         out[i] = 60.0 / -slope if slope < 0 else np.inf
-    return out
-
-
-def vibrato_depth_cents(audio: np.ndarray, sr: int, fmin: float = 60.0, fmax: float = 1760.0) -> np.ndarray:
-    """Peak pitch swing (cents) of each clip: pYIN pitch in cents, a line removed, ``sqrt(2) * median |dev|``.
-
-    pYIN runs on 48 ms frames every 8 ms. Only voiced frames count, trimmed by 40 ms at both ends
-    of each voiced run. NaN without pitch.
-    """
-    x = _clips(audio)
-    hop = max(1, int(0.008 * sr))
-    frame = int(0.048 * sr)  # 48 ms: a 5 Hz vibrato is smoothed by only 9 %
-    f0, _, _ = librosa.pyin(x, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame, hop_length=hop, center=True)
-    trim = int(round(0.04 * sr / hop))
-    out = np.full(len(x), np.nan)
-    for i, track in enumerate(np.atleast_2d(f0)):
-        residuals = []
-        for a, b in _segments(np.isfinite(track)):
-            seg = 1200 * np.log2(track[a + trim : b - trim])
-            if len(seg) < 8:
-                continue
-            t = np.arange(len(seg))
-            residuals.append(seg - np.polyval(np.polyfit(t, seg, 1), t))
-        if residuals:
-            r = np.concatenate(residuals)
-            out[i] = np.sqrt(2) * np.median(np.abs(r - np.median(r)))
     return out
 
 
@@ -322,11 +293,6 @@ def partial_stretch(audio: np.ndarray, sr: int, n_partials: int = 8) -> np.ndarr
             k2 = np.asarray(ks, dtype=np.float64) ** 2 - 1.0
             out[i] = max(float(np.sum(np.asarray(ys) * k2) / np.sum(k2**2)), 0.0)
     return out
-
-
-def second_source_share(audio: np.ndarray, sr: int) -> np.ndarray:
-    """Share of the partials' energy in a second harmonic series (see :func:`harmonic_series`)."""
-    return harmonic_series(audio, sr)[1]
 
 
 def structure(span_s: np.ndarray, second_share: np.ndarray) -> np.ndarray:

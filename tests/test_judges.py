@@ -76,15 +76,6 @@ def test_space_from_the_tail():
     assert table["tail_t60_s"][1] == pytest.approx(0.5, rel=0.3)
 
 
-def test_vibrato_from_pitch_depth():
-    t = np.arange(SR) / SR
-    cents = 50.0 * np.sin(2 * np.pi * 5 * t)
-    phase = 2 * np.pi * np.cumsum(220.0 * 2 ** (cents / 1200)) / SR
-    depth = judges.vibrato_depth_cents(np.stack([np.sin(2 * np.pi * 220 * t), np.sin(phase)]), SR)
-    assert depth[0] < judges.VIBRATO_THRESHOLD_CENTS <= depth[1]
-    assert depth[1] == pytest.approx(50.0, abs=8.0)
-
-
 def test_structure_solo_mix_succession():
     solo = harmonic(110.0, seconds=0.35)
     mixed = solo + harmonic(311.127, seconds=0.35)

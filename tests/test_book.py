@@ -274,7 +274,7 @@ def test_grid_explorers_switch_image_with_either_slider(browser, served_book, bu
         page.close()
 
 
-CHOICE_EXPLORER_PAGES = ("chapters/05_scan",)
+CHOICE_EXPLORER_PAGES = ("chapters/05_2_scan",)
 """Chapters with a kernel-free explorer of choices (course_lib.widgets.choice_explorer)."""
 
 

@@ -8,7 +8,9 @@ checkpoints and trains the recombination operators live (:func:`operator_example
     python -m course_lib.experiments.scan_compositional --publish  # the same, and rewrite the checkpoints
     python -m course_lib.experiments.scan_compositional --fast     # a smoke run (CSV to data/)
 
-It writes ``results/scan_compositional.csv``; only ``--publish`` writes the two committed checkpoints
+It writes ``results/scan_compositional.csv`` and ``results/scan_compositional_operators.csv`` (the
+recombination operators, trained on the committed models: :func:`operator_results`); only
+``--publish`` writes the two committed checkpoints
 under ``results/checkpoints/scan_compositional``: ``sound_model.pt`` (the sound model, float16
 weights) and ``words.pt`` (SCAN trained with every label of the pool, seed 0). Calling :func:`run`
 from Python never writes them unless asked to (``publish=True``).
@@ -92,13 +94,24 @@ class Settings:
     """Sounds imagined per phrase."""
     gl_iter: int = 16
     test_share: float = 0.3
+    operator_examples: int = 20000
+    """Training examples of the recombination operators."""
+    operator_epochs: int = 5
 
 
 FULL = Settings()
 """The settings of the committed results file and checkpoints."""
 
 FAST = Settings(
-    vae_epochs=3, labels=(2, 0), seeds=(0,), scan_epochs=2, n_pairs=2000, n_phrases=3, n_samples=2
+    vae_epochs=3,
+    labels=(2, 0),
+    seeds=(0,),
+    scan_epochs=2,
+    n_pairs=2000,
+    n_phrases=3,
+    n_samples=2,
+    operator_examples=500,
+    operator_epochs=1,
 )
 """A smoke test."""
 
@@ -450,37 +463,46 @@ def run(
 
 
 # ------------------------------------------------------------------ the recombination operators
+def operator_phrases(
+    setup: Setup, n: int, rng: np.random.Generator, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` examples ``(y1, op, y2) -> result``, phrases drawn from sounds of ``rows`` (default: the pool).
+
+    The operator is drawn uniformly from :data:`course_lib.composed_sounds.SYMBOL_OPERATORS`. AND:
+    two partial descriptions of one sound; IN_COMMON: partial descriptions of two sounds; IGNORE: a
+    partial description and some of its own words. Returns ``y1``, ``op`` ids, ``y2``, the true
+    ``result`` (k-hot ``[n, V]`` each, ops ``[n]``) and ``target``: for each, a sound of ``rows``
+    that the result admits (any one when the result is empty), whose posterior the operator learns.
+    """
+    rows = setup.pool if rows is None else np.asarray(rows)
+    symbols, rho = setup.symbols, setup.settings.rho
+    y1, ops, y2, results, targets = [], [], [], [], []
+    for _ in range(int(n)):
+        op = int(rng.integers(len(cs.SYMBOL_OPERATORS)))
+        s1, s2 = symbols[rng.choice(rows, size=2)]
+        a = cs.partial_symbols(s1[None], rng, rho)[0]
+        if op == 0:
+            b = cs.partial_symbols(s1[None], rng, rho)[0]
+        elif op == 1:
+            b = cs.partial_symbols(s2[None], rng, rho)[0]
+        else:
+            b = cs.partial_symbols(a[None], rng, 0.5)[0]
+        result = cs.apply_symbol_operator(cs.SYMBOL_OPERATORS[op], a, b)
+        y1.append(a), ops.append(op), y2.append(b), results.append(result)
+        targets.append(rng.choice(rows[cs.admits(symbols[rows], result)]))
+    return np.stack(y1), np.array(ops), np.stack(y2), np.stack(results), np.array(targets)
+
+
 def operator_examples(
     setup: Setup, scan: SCAN, n: int, rng: np.random.Generator
 ) -> tuple[tuple[Tensor, Tensor, Tensor, Tensor], Tensor, Tensor, Tensor]:
-    """``n`` training examples ``(y1, op, y2) -> x`` for the operators, drawn from the pool's sounds.
-
-    The operator is drawn uniformly from :data:`course_lib.composed_sounds.SYMBOL_OPERATORS`. AND:
-    two partial descriptions of one pool sound; IN_COMMON: partial descriptions of two pool sounds;
-    IGNORE: a partial description and some of its own words. The target ``x`` is a pool sound that
-    the true result admits (any pool sound when the result is empty). Returns the operands'
-    posteriors under the frozen ``scan`` encoder, the op ids, and the target's posterior.
-    """
-    pool, symbols, rho = setup.pool, setup.symbols, setup.settings.rho
-    a, b, ops, targets = [], [], [], []
-    for _ in range(int(n)):
-        op = int(rng.integers(len(cs.SYMBOL_OPERATORS)))
-        s1, s2 = symbols[rng.choice(pool, size=2)]
-        y1 = cs.partial_symbols(s1[None], rng, rho)[0]
-        if op == 0:
-            y2 = cs.partial_symbols(s1[None], rng, rho)[0]
-        elif op == 1:
-            y2 = cs.partial_symbols(s2[None], rng, rho)[0]
-        else:
-            y2 = cs.partial_symbols(y1[None], rng, 0.5)[0]
-        result = cs.apply_symbol_operator(cs.SYMBOL_OPERATORS[op], y1, y2)
-        fits = pool[cs.admits(symbols[pool], result)]
-        a.append(y1), b.append(y2), ops.append(op), targets.append(rng.choice(fits))
+    """:func:`operator_phrases` as training tensors: the operands' posteriors under the frozen
+    ``scan`` encoder ``(mu1, logvar1, mu2, logvar2)``, the op ids, and the target sound's posterior."""
+    y1, ops, y2, _, targets = operator_phrases(setup, n, rng)
     with torch.no_grad():
-        mu1, lv1 = scan.encode(torch.from_numpy(np.stack(a).astype(np.float32)))
-        mu2, lv2 = scan.encode(torch.from_numpy(np.stack(b).astype(np.float32)))
-    rows = np.array(targets)
-    return (mu1, lv1, mu2, lv2), torch.tensor(ops), setup.mu[rows], setup.logvar[rows]
+        mu1, lv1 = scan.encode(torch.from_numpy(y1.astype(np.float32)))
+        mu2, lv2 = scan.encode(torch.from_numpy(y2.astype(np.float32)))
+    return (mu1, lv1, mu2, lv2), torch.from_numpy(ops), setup.mu[targets], setup.logvar[targets]
 
 
 def fit_operators(
@@ -534,6 +556,27 @@ def operator_scores(setup: Setup, scan: SCAN, operator: Recombination, seed: int
     return pd.DataFrame(rows).set_index("route")
 
 
+def operator_results(settings: Settings = FULL, progress: bool = True) -> pd.DataFrame:
+    """The learned AND (one per seed of ``settings.seeds``) and the product of experts on novel phrases.
+
+    Uses the committed sound model and words model; one row per route, seed and measure
+    (``route, seed, measure, value``), from :func:`operator_scores`.
+    """
+    setup = prepare(settings, progress=False)
+    scan, _ = load_words_model()
+    rows = []
+    for seed in tqdm(settings.seeds, desc="operators", disable=not progress):
+        operator = fit_operators(setup, scan, settings.operator_examples, settings.operator_epochs, seed=seed)
+        table = operator_scores(setup, scan, operator, seed=0)
+        routes = table.index if seed == settings.seeds[0] else ["learned AND"]
+        for route in routes:
+            for measure in ("accuracy", "diversity"):
+                rows.append(
+                    {"route": route, "seed": seed, "measure": measure, "value": table.loc[route, measure]}
+                )
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n")[0])
@@ -554,7 +597,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.process_time()
     frame = run(settings, retrain=not fast, publish=args.publish)
     path = write_csv(frame, args.out)
-    print(f"{path}: {len(frame)} rows, {time.process_time() - start:.0f} CPU seconds")
+    operators = write_csv(operator_results(settings), args.out.with_name(args.out.stem + "_operators.csv"))
+    print(f"{path}: {len(frame)} rows; {operators}; {time.process_time() - start:.0f} CPU seconds")
     return 0
 
 

@@ -156,3 +156,35 @@ def test_a_checkpoint_without_its_level_scale_is_refused(tmp_path):
     save_checkpoint(ws.make_model(ws.FULL, 64 * 32 + 1), tmp_path / "beta_tcvae.pt", model_name="beta_tcvae")
     with pytest.raises(ValueError, match="no level scale.*--publish"):
         ws.load_logmel_model("beta_tcvae", folder=tmp_path)
+
+
+def test_plain_log_mel_inputs_change_nothing_but_the_representation(tmp_path):
+    dataset = load_toy_dataset("static")
+    plain = ws.make_inputs(dataset, ws.Settings(inputs="logmel", preset="static"))
+    assert plain.shape == (len(dataset), dataset.features[0].size)
+    torch.testing.assert_close(plain[0], torch.as_tensor(dataset.features[0], dtype=torch.float32).flatten())
+    out = tmp_path / "plain.csv"
+    assert ws.main(["--fast", "--inputs", "logmel", "--models", "beta_vae", "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert frame["model"].tolist() == ["beta_vae"] and frame["mig"].between(0, 1).all()
+    assert ws.main(["--fast", "--inputs", "logmel", "--out", str(out), "--publish-chosen", "beta_vae"]) == 0
+    published = ws.runs_dir_for(out) / "published"
+    model = ws.load_chosen("logmel", shape=dataset.features.shape[1:], folder=published)
+    mu, _ = model.encode(torch.as_tensor(dataset.features[:4], dtype=torch.float32))
+    assert model.decode(mu).shape == (4, *dataset.features.shape[1:])
+    with pytest.raises(FileNotFoundError, match="--publish-chosen"):
+        ws.load_chosen("level_channel", folder=tmp_path)
+
+
+def test_committed_plain_log_mel_runs_are_the_beta_vae_recipe_and_its_chosen_runs_are_published():
+    frame = pd.read_csv(ws.LOGMEL_PATH)
+    beta = dict(ws.FULL.runs)["beta_vae"]
+    assert list(frame[["model", "beta", "seed"]].itertuples(index=False, name=None)) == [
+        ("beta_vae", beta, s) for s in ws.FULL.seeds
+    ]
+    assert (frame["epochs"] == ws.FULL.epochs).all()
+    for inputs, results in (("logmel", frame), ("level_channel", pd.read_csv(ws.DEFAULT_PATH))):
+        path = ws.CHECKPOINTS / inputs / "beta_vae.pt"
+        meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
+        chosen = ws.chosen_runs(results[results.model == "beta_vae"]).iloc[0]
+        assert (meta["beta"], meta["seed"]) == (chosen.beta, chosen.seed)

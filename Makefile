@@ -61,10 +61,12 @@ test: setup js-assets browser mnist
 	  --nbval-lax --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=600
 
 # Students work in work/ (git-ignored): each exercise sheet is copied there once, a notebook
-# already there is never overwritten, and new sheets are added. JupyterLab opens on work/.
+# already there is never overwritten, and new sheets are added. JupyterLab is rooted at the
+# repository (chapters/ and the built book stay reachable) and opens its file browser on work/.
 lab: setup
 	$(BIN)/python -m course_lib.exercises --workspace work
-	$(BIN)/jupyter lab --notebook-dir=work $(if $(filter 0,$(shell id -u)),--allow-root,)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/work \
+		$(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: setup
 	$(BIN)/python -m course_lib.bench

@@ -38,7 +38,9 @@ MARKDOWN_END = "<!-- END SOLUTION -->"
 ANSWER_PROMPT = "> \N{WRITING HAND} **Your answer:** *write it here, then compare with a classmate.*"
 GENERATED_NOTE = (
     "```{{note}}\nStudent version, generated from `solutions/{name}` by `python -m course_lib.exercises`. "
-    "Replace each `NotImplementedError` stub with your code and run the self-check cell below it.\n```"
+    "Replace each `NotImplementedError` stub with your code and run the self-check cell below it. "
+    "In JupyterLab (`make lab`) the file browser opens on your folder `work/`: one level up are the "
+    "lessons, in `chapters/`, and (after `make book`) the built book, `_build/html/index.html`.\n```"
 )
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 EXERCISES_DIR = REPO_ROOT / "exercises"

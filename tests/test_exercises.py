@@ -284,3 +284,15 @@ def test_exercise_numbers_never_collide(solution):
         )
     numbers = stubs + [number for number, _ in questions]
     assert len(numbers) == len(set(numbers)), f"a number is used twice: {sorted(numbers)}"
+
+
+@pytest.mark.parametrize("solution", SHEETS, ids=lambda p: p.name)
+def test_an_answer_has_a_cell_of_its_own(solution):
+    """A student writes an answer over the prompt: a cell that held the next question too could lose it."""
+    for index, cell in enumerate(nbformat.read(solution, as_version=4).cells):
+        if cell.cell_type == "markdown" and exercises.MARKDOWN_BEGIN in cell.source:
+            source = cell.source.strip()
+            assert source.startswith(exercises.MARKDOWN_BEGIN) and source.endswith(exercises.MARKDOWN_END), (
+                f"{solution.name}, cell {index} ({cell.get('id')}): text outside the answer block"
+            )
+            assert source.count(exercises.MARKDOWN_BEGIN) == 1, f"{solution.name}, cell {index}: two answers"

@@ -10,7 +10,11 @@ Taught in chapters/01_toy_dataset.ipynb. Prints ``name: value`` lines:
   one ``sin`` per partial per sample), and the ratio of the two speeds;
 * ``features_clips_per_s``: log-mel features of those clips in batch;
 * ``end_to_end_realtime_factor``: synthesis plus features;
-* ``dataset_build_s``: the whole default grid with features, written to a temporary folder.
+* ``dataset_build_s``: the whole default grid with features, written to a temporary folder;
+* ``live_release_to_sound_ms_median``: in headless Chromium, a live decoder widget (chapter 3's
+  published beta-TCVAE, :func:`course_lib.live.decoder_widget`) from a slider's release to its sound
+  ready (decoder, mel inversion, 32 Griffin-Lim iterations, a 1-s clip), median over 20 moves, and
+  ``live_weights_kib``, the float16 weights that widget carries in its page (skipped without chromium).
 
 Run ``python -m course_lib.bench`` (``--quick`` skips the full build). The numbers depend on the
 machine and on what else runs on it; the course's targets are stated for a 2-core CPU.
@@ -85,6 +89,44 @@ def measure_build() -> float:
         return time.perf_counter() - start
 
 
+def measure_live(n_moves: int = 20) -> dict[str, float]:
+    """Slider release -> sound ready (ms, median of ``n_moves``) and the weights of one live decoder widget.
+
+    The page is opened from ``file://`` in headless Chromium (the browser tests' flags); each move is a
+    real click on a slider, at a new position.
+    """
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from course_lib.experiments.weak_sweep import load_logmel_model
+    from course_lib.live import decoder_widget, weights_bytes
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise FileNotFoundError("chromium is not installed (make browser)")
+    widget = decoder_widget(load_logmel_model("beta_tcvae")[0], title="beta-TCVAE")
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        path = Path(tmp) / "live.html"
+        path.write_text(f"<!doctype html><meta charset='utf-8'><body>{widget.data}</body>", encoding="utf-8")
+        browser = playwright.chromium.launch(executable_path=chromium, args=[*args, "--disable-sync"])
+        page = browser.new_page()
+        page.goto(path.as_uri())
+        page.wait_for_function("window.CourseLive && Object.keys(CourseLive.widgets).length === 1")
+        sliders = page.locator("input[type=range]")
+        positions = np.random.default_rng(0).uniform(0.05, 0.95, n_moves)
+        for i, position in enumerate(positions):
+            box = sliders.nth(i % sliders.count()).bounding_box()
+            page.mouse.click(box["x"] + box["width"] * position, box["y"] + box["height"] / 2)
+        timings = page.evaluate("Object.values(CourseLive.widgets)[0].state.timings")
+        browser.close()
+    return {
+        "live_release_to_sound_ms_median": float(np.median(timings[-n_moves:])),
+        "live_weights_kib": weights_bytes(widget) / 1024,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the benchmark as ``name: value`` lines."""
     parser = argparse.ArgumentParser(prog="python -m course_lib.bench", description=__doc__.split("\n")[0])
@@ -94,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     results = measure_speed()
     if not args.quick:
         results["dataset_build_s"] = measure_build()
+    try:
+        results.update(measure_live())
+    except FileNotFoundError as error:
+        print(f"live widget timing skipped: {error}")
     for name, value in results.items():
         print(f"{name}: {value:.1f}")
     return 0

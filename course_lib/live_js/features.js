@@ -45,38 +45,47 @@ CL.features = (() => {
     return out;
   }
 
+  // The mel bands as flat typed arrays (built once per mel matrix): band m's weights are
+  // weights[offsets[m]:offsets[m + 1]], applying to bins starts[m], starts[m] + 1, ...
+  function packed(mel) {
+    if (mel.packed) return mel.packed;
+    const nm = mel.length, offsets = new Int32Array(nm + 1), starts = new Int32Array(nm);
+    mel.forEach((band, m) => { offsets[m + 1] = offsets[m] + band.weights.length; starts[m] = band.start; });
+    const weights = new Float64Array(offsets[nm]), norms = new Float64Array(nm);
+    mel.forEach((band, m) => {
+      weights.set(band.weights, offsets[m]);
+      norms[m] = band.weights.reduce((a, c) => a + c, 0);
+    });
+    return (mel.packed = { nm, offsets, starts, weights, norms });
+  }
+
   // STFT magnitude [frames][bins] (in the scale of an unnormalised FFT) whose mel bands match the
   // features: non-negative least squares by multiplicative updates, started from each band's power
   // spread evenly over its bins (energy-preserving: the triangles of neighbouring bands sum to 1).
   function toMagnitude(features, frames, cfg, mel, nIter = 30) {
-    const n = cfg.n_fft, bins = n / 2 + 1, nm = mel.length, floor = cfg.floor_db;
-    const scale = n / 4; // sum of a periodic Hann window over 2
-    const norms = mel.map((b) => b.weights.reduce((a, c) => a + c, 0));
-    const out = [];
-    const y = new Float64Array(nm), p = new Float64Array(bins), num = new Float64Array(bins);
+    const n = cfg.n_fft, bins = n / 2 + 1, floor = cfg.floor_db, scale = n / 4; // sum(Hann) / 2
+    const { nm, offsets, starts, weights, norms } = packed(mel);
+    const out = [], y = new Float64Array(nm), p = new Float64Array(bins), num = new Float64Array(bins);
     const den = new Float64Array(bins), fit = new Float64Array(nm);
     for (let t = 0; t < frames; t++) {
       p.fill(0);
       num.fill(0);
       for (let m = 0; m < nm; m++) {
         y[m] = Math.pow(10, (features[m * frames + t] * -floor + floor) / 10);
-        const { start, weights } = mel[m];
-        for (let i = 0; i < weights.length; i++) {
-          p[start + i] += (weights[i] * y[m]) / norms[m];
-          num[start + i] += weights[i] * y[m];
+        for (let j = offsets[m], k = starts[m]; j < offsets[m + 1]; j++, k++) {
+          p[k] += (weights[j] * y[m]) / norms[m];
+          num[k] += weights[j] * y[m];
         }
       }
       for (let it = 0; it < nIter; it++) {
         den.fill(0);
         for (let m = 0; m < nm; m++) {
-          const { start, weights } = mel[m];
           let acc = 0;
-          for (let i = 0; i < weights.length; i++) acc += weights[i] * p[start + i];
+          for (let j = offsets[m], k = starts[m]; j < offsets[m + 1]; j++, k++) acc += weights[j] * p[k];
           fit[m] = acc;
         }
         for (let m = 0; m < nm; m++) {
-          const { start, weights } = mel[m];
-          for (let i = 0; i < weights.length; i++) den[start + i] += weights[i] * fit[m];
+          for (let j = offsets[m], k = starts[m]; j < offsets[m + 1]; j++, k++) den[k] += weights[j] * fit[m];
         }
         for (let k = 0; k < bins; k++) if (den[k] > 0) p[k] *= num[k] / den[k];
       }

@@ -33,10 +33,10 @@ CL.fft = (() => {
     }
     for (let size = 2; size <= n; size <<= 1) {
       const half = size >> 1, step = n / size;
-      for (let start = 0; start < n; start += size) {
-        for (let k = 0, w = 0; k < half; k++, w += step) {
-          const wr = cos[w], wi = s * sin[w], a = start + k, b = a + half;
-          const xr = re[b] * wr - im[b] * wi, xi = re[b] * wi + im[b] * wr;
+      for (let k = 0; k < half; k++) {
+        const wr = cos[k * step], wi = s * sin[k * step];
+        for (let a = k; a < n; a += size) {
+          const b = a + half, xr = re[b] * wr - im[b] * wi, xi = re[b] * wi + im[b] * wr;
           re[b] = re[a] - xr; im[b] = im[a] - xi;
           re[a] += xr; im[a] += xi;
         }

@@ -807,7 +807,7 @@ MUTANTS.append(
     Mutant("4.3", "unidirectional", lambda: ch04.check_encoder(UnidirectionalEncoder), "names and shapes")
 )
 MUTANTS.append(
-    Mutant("4.3", "hidden ignored", lambda: ch04.check_encoder(EncoderIgnoringItsHidden), "names and shapes")
+    Mutant("4.3", "hidden_ignored", lambda: ch04.check_encoder(EncoderIgnoringItsHidden), "names and shapes")
 )
 
 
@@ -1049,3 +1049,46 @@ def test_a_crash_in_the_students_code_names_the_notebook_cell(capsys):
     text = shown.out + shown.err
     assert "Your code raised IndexError here:" in text and "Cell In[1], line 3, in kl_divergence" in text
     assert "logvar.sum(2)" in text and "ipython-input" not in text and "course_lib" not in text
+
+
+# ------------------------------------------------ sheet 2's training check, on models really trained
+
+
+class _MnistVAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder, self.decoder = Encoder(784, (200,), 20), Decoder(20, (200,), 784)
+
+
+def _train_on_mnist(negative_elbo: Callable, n_digits: int = 4000, epochs: int = 2) -> _MnistVAE:
+    """Sheet 2's training cell on a subset of MNIST, with the given loss."""
+    from course_lib.losses import batch_x
+    from course_lib.mnist import dynamic_binarize, load_mnist
+    from course_lib.train import TensorLoader, train
+
+    def loss_fn(model, batch, epoch):
+        x = batch_x(batch)
+        mu, logvar = model.encoder(x)
+        loss = negative_elbo(x, model.decoder(reparameterize(mu, logvar)), mu, logvar)
+        return loss, {"loss": loss.item()}
+
+    train_x, _ = load_mnist("train", binarize=None, verbose=False)
+    torch.manual_seed(0)
+    model = _MnistVAE()
+    loader = TensorLoader(torch.from_numpy(train_x[:n_digits]), batch_size=100, transform=dynamic_binarize)
+    train(model, loader, epochs=epochs, loss_fn=loss_fn, device="cpu", progress=False)
+    return model
+
+
+@pytest.mark.slow
+def test_sheet2_training_check_rejects_a_loss_averaged_over_pixels(capsys):
+    from course_lib.mnist import load_mnist
+
+    test_x, _ = load_mnist("test", binarize="static", seed=0, verbose=False)
+    test_x = torch.from_numpy(test_x[:2000])
+    right = _train_on_mnist(_negative_elbo)
+    ch02.check_trained_vae(right.encoder, right.decoder, test_x)
+    assert "\N{WHITE HEAVY CHECK MARK} trained VAE" in capsys.readouterr().out
+    pixel_mean = _train_on_mnist(lambda *a: _negative_elbo(*a, pixels=lambda t: t.mean(1)))
+    with pytest.raises(SelfCheckFailed, match=r"only \d of 20 latents carry more than 0.1 nats"):
+        ch02.check_trained_vae(pixel_mean.encoder, pixel_mean.decoder, test_x)

@@ -384,18 +384,18 @@ def check_trained_vae(encoder: nn.Module, decoder: nn.Module, test_x: torch.Tens
             " a binary digit that well. Does your loss average over pixels instead of summing them?",
             ELBO_HINT,
         )
-    if elbo < low:
-        fail(
-            "trained VAE",
-            f"the test ELBO, computed by the course, is {elbo:.1f} nats, below {low:g}: the model has not"
-            " learned (a blank decoder scores -543 nats). Check the loss and that it decreases.",
-            ELBO_HINT,
-        )
     if active < MIN_ACTIVE:
         fail(
             "trained VAE",
             f"only {active} of {z_dim} latents carry more than {ACTIVE_NATS:g} nats on the test digits;"
             f" expected at least {MIN_ACTIVE}: the KL weighs too much against the reconstruction.",
+            ELBO_HINT,
+        )
+    if elbo < low:
+        fail(
+            "trained VAE",
+            f"the test ELBO, computed by the course, is {elbo:.1f} nats, below {low:g}: the model has not"
+            " learned (a blank decoder scores -543 nats). Check the loss and that it decreases.",
             ELBO_HINT,
         )
     print(

@@ -351,7 +351,7 @@ def synth_widget(
             s = {"low": low, "high": high, "step": (high - low) / 200, "start": middle, "log": False}
         s.update(
             name=factor.name,
-            label=f"{factor.name} ({factor.meaning.split(':')[0]})",
+            label=f"{factor.name} ({factor.meaning.split(':')[0].split(',')[0]})",
             unit=_SYNTH_UNITS.get(factor.name, ""),
         )
         sliders.append(s)

@@ -1,6 +1,6 @@
 """Self-checks of chapter 3 (solutions/03_beta_vae.ipynb): the Mutual Information Gap and the beta-VAE loss.
 
-Taught in chapters/03_beta_vae.ipynb::
+Taught in chapters/03_1_beta_vae.ipynb::
 
     from course_lib.checks import ch03
     ch03.check_mig(mig)   # mig(codes [N, D], factors [N, K], n_bins=20) -> float

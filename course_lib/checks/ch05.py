@@ -1,6 +1,6 @@
 """Self-checks of chapter 5 (solutions/05_scan.ipynb): the KL between posteriors, the SCAN loss, operators.
 
-Taught in chapters/05_scan.ipynb::
+Taught in chapters/05_2_scan.ipynb::
 
     from course_lib.checks import ch05
     ch05.check_gaussian_kl_between(gaussian_kl_between)   # (mu_q, logvar_q, mu_p, logvar_p) -> [B, z]

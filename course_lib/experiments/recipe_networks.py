@@ -1,6 +1,6 @@
 """Chapter 3's recipe with other networks: the recurrent attention VAE and the convolutional VAE.
 
-Taught in chapters/04_recurrent_attention.ipynb, which plots the results files beside the MLP rows of
+Taught in chapters/04_2_recipe.ipynb, which plots the results files beside the MLP rows of
 ``results/weak_sweep.csv``. Reproduce with::
 
     python -m course_lib.experiments.recipe_networks                          # both networks, 3 seeds

@@ -121,7 +121,7 @@ class LevelChannelConvEncoder(nn.Module):
 
     The convolutions read the relative log-mel (the first ``mels * frames`` values, as an image); the
     level, the last value, joins the flattened feature maps before the linear heads. Taught in
-    chapters/04_recurrent_attention.ipynb (the networks compared with chapter 3's recipe).
+    chapters/04_2_recipe.ipynb (the networks compared with chapter 3's recipe).
     """
 
     def __init__(

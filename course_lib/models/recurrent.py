@@ -140,7 +140,7 @@ class LevelChannelFrames(nn.Module):
 
     The relative log-mel (:func:`course_lib.loudness.level_channel_inputs`) becomes the first ``n_mels``
     rows and the clip's level, one value, is repeated along the frames as one more row, so that a
-    recurrent encoder reads it at every step. Taught in chapters/04_recurrent_attention.ipynb (its
+    recurrent encoder reads it at every step. Taught in chapters/04_2_recipe.ipynb (chapter 4's
     model with chapter 3's recipe).
     """
 

@@ -150,6 +150,9 @@ def test_command_writes_a_tidy_table(tmp_path):
     assert set(frame["direction"]) == {"sound->words", "words->sound"}
     assert set(frame["split"]) == {"seen", "novel"}
     assert set(frame["labels_per_word"].dropna().astype(int)) == set(experiment.FAST.labels)
+    operators = pd.read_csv(tmp_path / "scan_compositional_operators.csv")
+    assert {"learned AND", "product of experts"} == set(operators["route"])
+    assert operators["value"].between(0, 1).all()
 
 
 def test_run_and_prepare_never_publish_by_default():

@@ -341,11 +341,11 @@ def _reading_scores(predicted: pd.DataFrame, truth: pd.DataFrame) -> dict[str, f
     return {"accuracy": float(np.mean(list(hits.values()))), **{f"hit {r}": v for r, v in hits.items()}}
 
 
-def _codes(readings: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
-    names = [sorted(readings[r].unique()) for r in readings.READINGS]
+def _codes(table: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
+    names = [sorted(table[r].unique()) for r in readings.READINGS]
     columns = zip(readings.READINGS, names, strict=True)
     codes = np.stack(
-        [readings[r].map({w: i for i, w in enumerate(n)}).to_numpy() for r, n in columns], axis=1
+        [table[r].map({w: i for i, w in enumerate(n)}).to_numpy() for r, n in columns], axis=1
     )
     return codes, names
 

@@ -344,9 +344,7 @@ def _reading_scores(predicted: pd.DataFrame, truth: pd.DataFrame) -> dict[str, f
 def _codes(table: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
     names = [sorted(table[r].unique()) for r in readings.READINGS]
     columns = zip(readings.READINGS, names, strict=True)
-    codes = np.stack(
-        [table[r].map({w: i for i, w in enumerate(n)}).to_numpy() for r, n in columns], axis=1
-    )
+    codes = np.stack([table[r].map({w: i for i, w in enumerate(n)}).to_numpy() for r, n in columns], axis=1)
     return codes, names
 
 

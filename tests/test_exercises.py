@@ -126,9 +126,11 @@ def test_no_solution_code_is_left_in_an_exercise(solution):
     assert all(not cell.get("outputs") for cell in exercise.cells), "exercises must carry no outputs"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
 def test_each_exercise_runs_until_its_first_stub(solution):
-    """Everything before the first stub works; the first failure is the stub's NotImplementedError."""
+    """Everything before the first stub works; the first failure is the stub's NotImplementedError,
+    shown to the student as one line."""
     exercise = nbformat.read(REPO_ROOT / "exercises" / solution.name, as_version=4)
     client = NotebookClient(
         exercise, timeout=600, resources={"metadata": {"path": str(REPO_ROOT / "exercises")}}
@@ -139,6 +141,40 @@ def test_each_exercise_runs_until_its_first_stub(solution):
         f"first failure was {failure.value.ename}: {failure.value}"
     )
     assert f"Exercise {exercises.chapter_number(solution)}.1:" in failure.value.evalue
+    assert f"Exercise {exercises.chapter_number(solution)}.1 is not done yet" in failure.value.traceback
+    assert "course_lib/" not in failure.value.traceback and "Traceback" not in failure.value.traceback
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["02_vae_mnist.ipynb", "03_beta_vae.ipynb"])
+def test_an_unfilled_sheet_run_to_the_end_shows_one_line_per_stub(name, monkeypatch):
+    """Every cell that meets a stub shows one line; no error anywhere goes through course_lib."""
+    monkeypatch.setenv("COURSE_FAST", "1")
+    exercise = nbformat.read(REPO_ROOT / "exercises" / name, as_version=4)
+    client = NotebookClient(
+        exercise,
+        timeout=600,
+        allow_errors=True,
+        resources={"metadata": {"path": str(REPO_ROOT / "exercises")}},
+    )
+    client.execute()
+    errors = [
+        (index, output)
+        for index, cell in enumerate(exercise.cells)
+        for output in cell.get("outputs", [])
+        if output.output_type == "error"
+    ]
+    assert errors, "an unfilled sheet must stop at its stubs"
+    for index, error in errors:
+        text = ANSI.sub("", "\n".join(error.traceback))
+        assert "course_lib/" not in text, f"cell {index}: a traceback through course_lib:\n{text}"
+        if error.ename == "NotImplementedError":
+            assert len(error.traceback) == 1 and "is not done yet" in text, f"cell {index}: {text}"
+    stderr = [o.text for c in exercise.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not [text for text in stderr if "Warning" in text], stderr
 
 
 # --------------------------------------------------------------- the student's own workspace (make lab)

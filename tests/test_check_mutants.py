@@ -597,7 +597,7 @@ mutant(
 mutant(
     "2.7",
     "wrong_sign",
-    "-1 times the expected",
+    "that is -1 times the expected value",
     lambda: ch02.check_negative_elbo(lambda *a: _negative_elbo(*a, sign=-1.0)),
 )
 mutant(

@@ -244,6 +244,8 @@ def _constant_ratio(got: np.ndarray, want: np.ndarray) -> str:
     ratio = float(np.median(ratios))
     if abs(ratio - 1.0) < 1e-2 or ratio == 0 or not np.allclose(ratios, ratio, rtol=1e-3, atol=0.0):
         return ""
+    if got.size == 1:
+        return f"; that is {ratio:.4g} times the expected value"
     return f"; every value is {ratio:.4g} times the expected one"
 
 

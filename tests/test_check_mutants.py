@@ -1092,3 +1092,20 @@ def test_sheet2_training_check_rejects_a_loss_averaged_over_pixels(capsys):
     pixel_mean = _train_on_mnist(lambda *a: _negative_elbo(*a, pixels=lambda t: t.mean(1)))
     with pytest.raises(SelfCheckFailed, match=r"only \d of 20 latents carry more than 0.1 nats"):
         ch02.check_trained_vae(pixel_mean.encoder, pixel_mean.decoder, test_x)
+
+
+def test_a_crash_in_a_render_or_a_per_example_scan_loss_is_one_message():
+    def render(values):
+        return np.zeros((len(values), 10)) + np.zeros(3)
+
+    with pytest.raises(SelfCheckFailed, match="render raised ValueError"):
+        ch01.check_new_factor(render, VALUES, _centroid)
+
+    def per_example(model, y, mu_x, logvar_x, beta=1.0, lam=10.0):
+        return {
+            key: value.expand(len(y))
+            for key, value in _scan_loss(model, y, mu_x, logvar_x, beta, lam).items()
+        }
+
+    with pytest.raises(SelfCheckFailed, match=r"must be a scalar tensor \(a batch mean\), got \(1,\)"):
+        ch05.check_scan_loss(per_example)

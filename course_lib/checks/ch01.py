@@ -18,7 +18,7 @@ import numpy as np
 import scipy.stats
 
 from course_lib import synth
-from course_lib.checks import Hint, compare, fail, in_turn, self_check
+from course_lib.checks import Hint, call_student, compare, fail, in_turn, self_check
 from course_lib.factors import Factor, FactorSpace
 
 SR = 16000
@@ -190,7 +190,7 @@ def check_new_factor(
     name = "new factor"
     if values.ndim != 1 or len(values) < 3:
         fail(name, f"give at least 3 values in a 1-D sequence, got shape {values.shape}.")
-    audio = np.asarray(render(values), dtype=np.float64)
+    audio = np.asarray(call_student(name, render, values, what="render"), dtype=np.float64)
     if audio.ndim != 2 or audio.shape[0] != len(values):
         fail(name, f"render must return [n_values={len(values)}, samples], got shape {audio.shape}.")
     if not np.all(np.isfinite(audio)):
@@ -238,7 +238,8 @@ LEVEL_HINT = Hint(
 
 def _measure(descriptor: Callable[[np.ndarray], np.ndarray], audio: np.ndarray) -> np.ndarray:
     """``descriptor(audio)`` as a float vector with one value per clip, or a failed check."""
-    measured = np.asarray(descriptor(audio), dtype=np.float64).reshape(-1)
+    measured = call_student("new factor", descriptor, audio, what="descriptor")
+    measured = np.asarray(measured, dtype=np.float64).reshape(-1)
     if measured.shape != (len(audio),):
         fail(
             "new factor", f"descriptor must return one number per clip ({len(audio)}), got {measured.shape}."

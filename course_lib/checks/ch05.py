@@ -169,7 +169,14 @@ def _check_sound_posterior_is_frozen(student_loss: Callable[..., Any], model: SC
     loss = _loss_terms(
         call_student("scan_loss", student_loss, model, y, mu_x, logvar_x, 1.0, 10.0, hint=SCAN_HINT)
     )
-    if not isinstance(loss["loss"], torch.Tensor) or not loss["loss"].requires_grad:
+    if not isinstance(loss["loss"], torch.Tensor) or loss["loss"].dim() != 0:
+        got = (
+            tuple(loss["loss"].shape)
+            if isinstance(loss["loss"], torch.Tensor)
+            else type(loss["loss"]).__name__
+        )
+        fail("scan_loss", f"terms['loss'] must be a scalar tensor (a batch mean), got {got}.", SCAN_HINT)
+    if not loss["loss"].requires_grad:
         fail("scan_loss", "terms['loss'] carries no gradient: training could not move SCAN.", SCAN_HINT)
     grads = torch.autograd.grad(loss["loss"], (mu_x, logvar_x), allow_unused=True)
     if any(g is not None and bool(g.abs().max() > 0) for g in grads):

@@ -176,9 +176,10 @@ def _loss_parts(
     """
     total, logs = _call_loss(loss, model, x, beta, capacity, gamma)
     recon_only, _ = _call_loss(loss, model, x, 0.0, None, None)
-    elbo_plus_recon = None
-    if isinstance(logs.get("elbo"), (int, float)) and isinstance(logs.get("recon"), (int, float)):
-        elbo_plus_recon = np.asarray(logs["elbo"] + logs["recon"])
+    try:
+        elbo_plus_recon = np.asarray(float(logs["elbo"]) + float(logs["recon"]))
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        elbo_plus_recon = None  # the comparison of the logs says what is missing
     return {
         "the reconstruction term (your loss at beta = 0)": _comparable(recon_only),
         "the KL term of your loss (your loss minus your loss at beta = 0)": _comparable(total - recon_only),
@@ -250,6 +251,8 @@ def check_beta_vae_loss(
         want = _loss_parts(reference, model, x, beta, capacity, gamma)
         got = _loss_parts(student_loss, model, x, beta, capacity, gamma)
         for part, expected in want.items():
+            if got[part] is None:
+                continue
             problem = difference(got[part], expected, atol=1e-6, rtol=1e-4, path=part)
             if problem:
                 fail(

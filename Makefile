@@ -15,7 +15,7 @@ TORCH_PIP_ARGS ?=
 # Notebooks executed side by side by `make book` (each kernel gets cores/JOBS threads).
 JOBS ?= 2
 
-.PHONY: setup book test lab bench exercises lint format js-assets mnist browser clean
+.PHONY: setup book test check lab bench exercises lint format js-assets mnist browser clean
 
 setup: $(STAMP)
 
@@ -59,6 +59,13 @@ test: setup js-assets browser mnist
 	$(BIN)/ruff format --check .
 	COURSE_FAST=1 $(BIN)/python -m pytest tests book/tour.ipynb $(wildcard chapters solutions) \
 	  --nbval-lax --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=600
+
+# The quick loop while editing: lint and every test not marked slow (no notebooks, book build,
+# browser or experiment runs; conftest.py marks them). `make test` runs everything.
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	COURSE_FAST=1 $(BIN)/python -m pytest -m "not slow" tests
 
 # Students work in work/ (git-ignored): each exercise sheet is copied there once, a notebook
 # already there is never overwritten, and new sheets are added. JupyterLab is rooted at the

@@ -31,7 +31,9 @@ def test_every_network_maps_level_channel_inputs_to_means_of_the_same_shape():
         assert out.params.shape == (2, 64 * 32 + 1) and out.mu.shape == (2, ws.FULL.z_dim)
 
 
-def test_fast_command_writes_a_row_per_network_and_publishes_models_that_read_log_mels(tmp_path):
+@pytest.mark.slow
+def test_fast_command_writes_a_row_per_network_and_publishes_models_that_read_log_mels(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))  # its runs' checkpoints: not in data/
     assert rn.main(["--fast", "--out-dir", str(tmp_path)]) == 0
     for network in rn.NETWORKS:
         frame = pd.read_csv(tmp_path / f"recipe_{network}.csv")

@@ -334,9 +334,17 @@ mutant(
 mutant(
     "1.6",
     "rms_descriptor",
-    "Spearman rho",
+    "the same number for every clip",
     lambda: ch01.check_new_factor(_render_brightness, VALUES, lambda a: np.sqrt(np.mean(a**2, axis=1))),
-)  # the RMS does not follow brightness
+)  # the RMS does not follow brightness (every clip is normalised)
+mutant(
+    "1.6",
+    "descriptor_not_monotone",
+    "Spearman rho",
+    lambda: ch01.check_new_factor(
+        _render_brightness, VALUES, lambda a: -((_centroid(a) - np.median(_centroid(a))) ** 2)
+    ),
+)  # distance from the middle: rises then falls
 mutant(
     "1.6",
     "wrong_shape",
@@ -437,7 +445,7 @@ for _cls, _message in [
     (EncoderWithoutFlatten, r"forward on inputs of shape \(5, 1, 3, 4\) raised"),
     (SoftplusLogvarEncoder, "logvar is not the output of a linear layer"),
     (SharedHeadEncoder, "identical"),
-    (EncoderIgnoringX, "same mu"),
+    (EncoderIgnoringX, "same mu: forward must compute mu from x"),
 ]:
     MUTANTS.append(Mutant("2.1", _cls.__name__, lambda cls=_cls: ch02.check_encoder(cls), _message))
 

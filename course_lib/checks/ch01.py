@@ -198,6 +198,12 @@ def check_new_factor(
     if np.min(np.abs(np.diff(audio, axis=0)).max(axis=1)) == 0:
         fail(name, "two successive values give identical audio; the factor does nothing.", FACTOR_HINT)
     measured = _measure(descriptor, audio)
+    if np.ptp(measured) == 0:
+        fail(
+            name,
+            "the descriptor gives the same number for every clip: it cannot follow the factor.",
+            DESCRIPTOR_HINT,
+        )
     rho = scipy.stats.spearmanr(values, measured).statistic
     if not np.isfinite(rho) or abs(rho) < min_rho:
         fail(

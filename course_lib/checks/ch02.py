@@ -309,7 +309,7 @@ def check_encoder(encoder_class: Callable[..., nn.Module]) -> None:
         if torch.allclose(out[0], out[1]):
             return "mu and logvar are identical: they need two separate heads"
         if torch.allclose(out[0][0], out[0][1]):
-            return "two different inputs gave the same mu: does forward use x?"
+            return "two different inputs gave the same mu: forward must compute mu from x"
         for label, tensor in zip(("mu", "logvar"), out, strict=True):
             if not _is_linear_output(tensor, linear_outputs):
                 return f"{label} is not the output of a linear layer: expected no activation after the heads"

@@ -122,12 +122,18 @@ def export_decoder(model: nn.Module, shape: Sequence[int] | None = None) -> Expo
     layers = _linear_layers(vae.decoder)
     if vae.likelihood == "bernoulli":
         layers[-1] = (layers[-1][0], "sigmoid")
+    spec, weights = _export_layers(layers)
+    return ExportedDecoder(spec, weights, output, tuple(int(s) for s in shape), spec[0]["n_in"])
+
+
+def _export_layers(layers: list[tuple[nn.Linear, str]]) -> tuple[list[dict[str, Any]], bytes]:
+    """Each layer's sizes and activation, and every weight then bias in float16 (little-endian)."""
     spec, chunks = [], []
     for linear, activation in layers:
         spec.append({"n_in": linear.in_features, "n_out": linear.out_features, "activation": activation})
         for tensor in (linear.weight, linear.bias):
             chunks.append(tensor.detach().cpu().to(torch.float16).numpy().astype("<f2").tobytes())
-    return ExportedDecoder(spec, b"".join(chunks), output, tuple(int(s) for s in shape), spec[0]["n_in"])
+    return spec, b"".join(chunks)
 
 
 def _mel_bands(features: LogMel) -> list[dict[str, Any]]:
@@ -177,6 +183,14 @@ def _page(
             '<span class="cl-value" style="width:7em;font-variant-numeric:tabular-nums"></span></label>'
         )
     play = "" if data.get("output", {}).get("type") == "image" else '<button class="cl-play">play</button>'
+    if "words" in data:
+        boxes = "".join(
+            f'<label style="margin-right:6px;white-space:nowrap"><input type="checkbox" class="cl-word" '
+            f'value="{i}">{html.escape(word)}</label> '
+            for i, word in enumerate(data["words"]["vocabulary"])
+        )
+        play += ' <button class="cl-sample">sample a sound of these words</button>'
+        play += f'<div style="max-width:420px">{boxes}</div>'
     weights_tag = (
         ""
         if weights is None
@@ -212,6 +226,7 @@ def decoder_widget(
     shape: Sequence[int] | None = None,
     features: LogMel | None = None,
     cmap: str | None = None,
+    words: tuple[nn.Module, Sequence[str]] | None = None,
 ) -> HTML:
     """One slider per latent; the decoder runs in the page, its log-mel is drawn and played on release.
 
@@ -221,6 +236,10 @@ def decoder_widget(
     samples as decoded). ``n_iter``: Griffin-Lim iterations. ``features``: the log-mel settings the
     model was trained on (default :class:`LogMel`'s). An image decoder (Bernoulli, chapter 2) shows
     its image in grey, with no sound.
+
+    ``words``: ``(scan, vocabulary)`` (chapter 5) adds a tick box per word and a "sample" button:
+    the page encodes the ticked phrase with SCAN's symbol encoder (:class:`~course_lib.models.scan.SCAN`,
+    exported too), draws a code from q(z|words), sets the sliders to it and plays its sound.
     """
     exported = export_decoder(model, shape)
     z_dim = exported.z_dim
@@ -260,10 +279,26 @@ def decoder_widget(
         "vmin": 0.0,
         "vmax": 1.0,
     }
+    weights = exported.weights
+    if words is not None:
+        data["words"], encoder_weights = _export_words(*words, z_dim)
+        weights += encoder_weights
     scale = 8 if is_image else 4
     height = rows * (scale if is_image else 3)
     bar = "" if is_image else _colour_bar(lut, f"{features.floor_db:g} dB", "0 dB", cols * scale)
-    return _page(_uid(data, exported.weights), title, data, exported.weights, (cols * scale, height), bar)
+    return _page(_uid(data, weights), title, data, weights, (cols * scale, height), bar)
+
+
+def _export_words(scan: nn.Module, vocabulary: Sequence[str], z_dim: int) -> tuple[dict[str, Any], bytes]:
+    """SCAN's symbol encoder for the page: its layers (after the decoder's weights) and the vocabulary."""
+    encoder = scan.encoder
+    if encoder.n_words != len(vocabulary) or encoder.z_dim != z_dim:
+        raise ValueError(
+            f"SCAN encodes {encoder.n_words} words into {encoder.z_dim} latents; got a vocabulary of "
+            f"{len(vocabulary)} words and a decoder of {z_dim} latents."
+        )
+    layers, weights = _export_layers(_linear_layers(encoder))
+    return {"vocabulary": list(vocabulary), "layers": layers}, weights
 
 
 def _slider_names(labels: Sequence[str | None] | Mapping[int, str] | None, z_dim: int) -> list[str]:

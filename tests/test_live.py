@@ -14,6 +14,7 @@ import torch
 from course_lib import live
 from course_lib.experiments.weak_sweep import load_logmel_model
 from course_lib.features import LogMel
+from course_lib.models.scan import SCAN
 from course_lib.presets import get_preset
 
 PUBLISHED = ("beta_tcvae", "gvae_known_k")
@@ -64,10 +65,14 @@ def published():
 def live_page(browser, published, tmp_path_factory, tiny_vae):
     """One page from file:// with the two published decoders, an image decoder and the synthesizer."""
     image_model = tiny_vae(in_shape=784, z_dim=2, hidden=(16,), seed=1)
+    sound_model = tiny_vae(in_shape=(64, 32), z_dim=3, hidden=(8,), likelihood="gaussian", seed=2)
+    torch.manual_seed(3)
+    scan = SCAN(n_words=4, z_dim=3, hidden=8)
     widgets = {
         **{name: live.decoder_widget(model, title=name) for name, model in published.items()},
         "image": live.decoder_widget(image_model, title="digits"),
         "synth": live.synth_widget(),
+        "words": live.decoder_widget(sound_model, words=(scan, ["soft", "loud", "bell", "wet"])),
     }
     path = tmp_path_factory.mktemp("live") / "page.html"
     body = "".join(w.data for w in widgets.values())
@@ -77,13 +82,14 @@ def live_page(browser, published, tmp_path_factory, tiny_vae):
     page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
     page.goto(path.as_uri())
-    page.wait_for_function("window.CourseLive && Object.keys(CourseLive.widgets).length === 4")
+    page.wait_for_function(f"window.CourseLive && Object.keys(CourseLive.widgets).length === {len(widgets)}")
     uids = page.evaluate("Object.keys(CourseLive.widgets)")
     yield {
         "page": page,
         "uids": dict(zip(widgets, uids, strict=True)),
         "errors": messages,
         "image_model": image_model,
+        "scan": scan,
     }
     page.close()
 
@@ -116,6 +122,22 @@ def test_the_page_draws_an_image_decoder_like_pytorch(live_page):
     with torch.no_grad():
         reference = model.mean(model.decode(torch.from_numpy(codes))).numpy().reshape(20, -1)
     assert np.abs(page - reference).max() < 1e-2
+
+
+@pytest.mark.slow
+def test_the_page_encodes_words_like_scan_and_samples_a_code(live_page):
+    scan, page, uid = live_page["scan"], live_page["page"], live_page["uids"]["words"]
+    phrases = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 1, 1]], dtype=np.float32)
+    in_page = np.array([_call(live_page, "words", "encodeWords", p.tolist()) for p in phrases])
+    with torch.no_grad():
+        mu, logvar = scan.encode(torch.from_numpy(phrases))
+    assert np.abs(in_page - torch.cat([mu, logvar], 1).numpy()).max() < 1e-2
+    canvas = page.locator(f"#{uid} canvas")
+    before = canvas.evaluate("c => c.toDataURL()")
+    page.locator(f"#{uid} .cl-word").nth(2).check()
+    page.locator(f"#{uid} .cl-sample").click()
+    values = page.locator(f"#{uid} input[type=range]").evaluate_all("s => s.map(x => Number(x.value))")
+    assert values != [0.0, 0.0, 0.0] and canvas.evaluate("c => c.toDataURL()") != before
 
 
 def _random_factors(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -54,10 +54,14 @@ CL.mount = function mount(uid) {
   const root = document.getElementById(uid);
   const d = JSON.parse(document.getElementById(`${uid}-data`).textContent);
   const isSynth = d.kind === "synth", isImage = d.output && d.output.type === "image";
-  let layers = null;
+  let layers = null, encoder = null;
   if (!isSynth) {
-    const weights = document.getElementById(`${uid}-weights`).textContent.trim();
-    layers = CL.mlp.build(d.layers, CL.mlp.decodeWeights(weights));
+    const flat = CL.mlp.decodeWeights(document.getElementById(`${uid}-weights`).textContent.trim());
+    layers = CL.mlp.build(d.layers, flat);
+    if (d.words) { // SCAN's symbol encoder: its weights follow the decoder's
+      const used = layers.reduce((n, l) => n + l.nIn * l.nOut + l.nOut, 0);
+      encoder = CL.mlp.build(d.words.layers, flat.subarray(used));
+    }
   }
   const [rows, cols] = d.shape;
   const canvas = root.querySelector("canvas"), status = root.querySelector(".cl-status");
@@ -83,6 +87,7 @@ CL.mount = function mount(uid) {
     decode: (z) => Array.from(CL.decoderOutput(d, layers, z)),
     render: (p) => CL.synth.render(p, d.seed, d.clip_id, d.duration),
     logmel: (x) => CL.features.logmel(x, d.features, d.mel),
+    encodeWords: (khot) => Array.from(CL.mlp.forward(encoder, khot)),
     toAudio: (f, frames, length, nIter = d.n_iter || 32) =>
       CL.featuresToAudio(f, frames, d.features, d.mel, nIter, length),
   };
@@ -118,6 +123,16 @@ CL.mount = function mount(uid) {
   if (playButton) playButton.addEventListener("click", () => {
     if (!state.audio) update(true);
     if (!CL.play(state.audio, d.sr, d.gain)) status.textContent = "This browser has no Web Audio.";
+  });
+  const sample = root.querySelector(".cl-sample");
+  if (sample) sample.addEventListener("click", () => { // z ~ q(z | ticked words), on the sliders
+    const khot = Array.from(root.querySelectorAll(".cl-word")).map((b) => (b.checked ? 1 : 0));
+    const out = api.encodeWords(khot), n = sliders.length;
+    sliders.forEach((s, i) => {
+      const gauss = Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+      s.value = out[i] + Math.exp(0.5 * out[n + i]) * gauss;
+    });
+    update("play");
   });
   update(!isImage);
   CL.widgets[uid] = api;

@@ -38,6 +38,7 @@ import torch
 from IPython.display import HTML
 from torch import nn
 
+from course_lib.factors import FactorSpace
 from course_lib.features import LogMel
 from course_lib.figures import SEQUENTIAL
 from course_lib.loudness import LevelChannelModel
@@ -315,20 +316,26 @@ def _slider_names(labels: Sequence[str | None] | Mapping[int, str] | None, z_dim
 
 
 def latent_labels(scores: np.ndarray, factor_names: Sequence[str], threshold: float = 0.1) -> dict[int, str]:
-    """What each latent carries: the factor of highest score, ``{latent: "pitch (0.72)"}``.
+    """What each latent carries: its factor of highest score, ``{latent: "pitch (0.72)"}``.
 
-    ``scores`` is ``[factors, latents]`` (for example normalised mutual information); a latent whose
-    best score is below ``threshold`` gets no label.
+    ``scores`` is ``[latents, factors]``, as :func:`course_lib.metrics.information.mutual_information_matrix`
+    returns it (normalised: 1 means the latent determines the factor); a latent whose best score is below
+    ``threshold`` gets no label.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim != 2 or scores.shape[0] != len(factor_names):
-        raise ValueError(f"scores must be [factors={len(factor_names)}, latents], got {scores.shape}.")
-    best = scores.argmax(axis=0)
+    if scores.ndim != 2 or scores.shape[1] != len(factor_names):
+        raise ValueError(f"scores must be [latents, factors={len(factor_names)}], got {scores.shape}.")
+    best = scores.argmax(axis=1)
     return {
-        j: f"{factor_names[best[j]]} ({scores[best[j], j]:.2f})"
-        for j in range(scores.shape[1])
-        if scores[best[j], j] >= threshold
+        d: f"{factor_names[best[d]]} ({scores[d, best[d]]:.2f})"
+        for d in range(scores.shape[0])
+        if scores[d, best[d]] >= threshold
     }
+
+
+def factor_words(factor_space: FactorSpace) -> list[str]:
+    """The everyday word of each factor ("pitch", "loudness", ...): its meaning up to a colon or comma."""
+    return [f.meaning.split(":")[0].split(",")[0] for f in factor_space.factors]
 
 
 _SYNTH_UNITS = {
@@ -369,7 +376,7 @@ def synth_widget(
     constants = {**defaults, **dict(p.constants)}
     features = LogMel(sr=p.sr)
     sliders = []
-    for factor in p.factor_space.factors:
+    for factor, word in zip(p.factor_space.factors, factor_words(p.factor_space), strict=True):
         low, high = factor.values[0], factor.values[-1]
         middle = factor.values[len(factor.values) // 2]
         if factor.name in _LOG_SLIDERS:
@@ -386,7 +393,7 @@ def synth_widget(
             s = {"low": low, "high": high, "step": (high - low) / 200, "start": middle, "log": False}
         s.update(
             name=factor.name,
-            label=f"{factor.name} ({factor.meaning.split(':')[0].split(',')[0]})",
+            label=f"{factor.name} ({word})",
             unit=_SYNTH_UNITS.get(factor.name, ""),
         )
         sliders.append(s)
@@ -421,9 +428,13 @@ def side_by_side(*widgets: HTML) -> HTML:
     )
 
 
-def weights_bytes(widget: HTML) -> int:
-    """Bytes of exported weights a widget carries in its page (base64 text, as downloaded)."""
-    text = widget.data
+WEIGHTS_BUDGET_BYTES = 4 * 2**20
+"""Exported weights one page may carry (base64 text), counted apart from the page's other weight."""
+
+
+def weights_bytes(widget: HTML | str) -> int:
+    """Bytes of exported weights in a widget, or in a built page's HTML (base64 text, as downloaded)."""
+    text = widget if isinstance(widget, str) else widget.data
     total, marker = 0, 'class="course-live-weights"'
     for part in text.split(marker)[1:]:
         total += len(part.split(">", 1)[1].split("</script>", 1)[0])

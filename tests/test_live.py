@@ -22,10 +22,11 @@ PUBLISHED = ("beta_tcvae", "gvae_known_k")
 
 # ----------------------------------------------------------------------------- no browser needed
 def test_slider_labels_name_the_factor_each_latent_carries():
-    scores = np.array([[0.72, 0.0, 0.05], [0.1, 0.4, 0.02]])
+    scores = np.array([[0.72, 0.0, 0.05], [0.1, 0.4, 0.02]]).T  # [latents, factors]
     labels = live.latent_labels(scores, ["pitch", "level"])
     assert labels == {0: "pitch (0.72)", 1: "level (0.40)"}
     assert live._slider_names(labels, 3) == ["z0 ~ pitch (0.72)", "z1 ~ level (0.40)", "z2"]
+    assert live.factor_words(get_preset("default").factor_space)[:3] == ["pitch", "loudness", "brightness"]
     with pytest.raises(ValueError, match=r"latents are 0\.\.2"):
         live._slider_names({5: "pitch"}, 3)
 
@@ -52,6 +53,7 @@ def test_the_weights_count_is_the_inline_base64(tiny_vae):
     raw = len(live.export_decoder(model).weights)
     assert live.weights_bytes(widget) == 4 * -(-raw // 3)
     assert live.weights_bytes(live.synth_widget()) == 0
+    assert live.weights_bytes("<html>" + widget.data * 2) == 2 * live.weights_bytes(widget)
 
 
 # ------------------------------------------------------------------------------- in the browser

@@ -196,6 +196,7 @@ def _loss_parts(
 
 
 def _describe(beta: float, capacity: float | None, gamma: float | None) -> str:
+    """The setting of one trial, as a failure message names it."""
     if capacity is None:
         return f"beta = {beta:g}"
     return f"capacity C = {capacity:.3g}, gamma = {gamma:g}"

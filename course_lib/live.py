@@ -159,10 +159,15 @@ def _json_script(data: Any) -> str:
     return json.dumps(data).replace("</", "<\\/")
 
 
-def _colour_bar(lut: list[int], low: str, high: str, width: int) -> str:
+def _axes_note(features: LogMel, frames: int) -> str:
+    seconds = (frames - 1) * features.hop_length / features.sr
+    return f"time 0-{seconds:.1f} s (right), mel bands 0-{features.fmax / 1000:g} kHz (up); level:"
+
+
+def _colour_bar(lut: list[int], low: str, high: str, width: int, note: str = "") -> str:
     stops = ", ".join(f"rgb({lut[3 * i]},{lut[3 * i + 1]},{lut[3 * i + 2]})" for i in range(0, 256, 32))
     return (
-        f'<div style="width:{width}px;font-size:11px;color:#444">'
+        f'<div style="width:{width}px;font-size:11px;color:#444">{html.escape(note)}'
         f'<div style="height:8px;background:linear-gradient(to right, {stops}, '
         f'rgb({lut[-3]},{lut[-2]},{lut[-1]}))"></div>'
         f'<div style="display:flex;justify-content:space-between"><span>{low}</span><span>{high}</span></div>'
@@ -174,11 +179,13 @@ def _page(
     uid: str, title: str, data: dict[str, Any], weights: bytes | None, size: tuple[int, int], bar: str
 ) -> HTML:
     """The markup every live widget shares: title, canvas and colour bar, sliders, reset and play."""
+    label_width = "13em" if any(len(s["label"]) > 4 for s in data["sliders"]) else "3em"
     rows = []
     for s in data["sliders"]:
         rows.append(
             '<label style="display:flex;align-items:center;gap:6px;margin:1px 0">'
-            f'<span style="width:13em;white-space:nowrap;overflow:hidden">{html.escape(s["label"])}</span>'
+            f'<span style="width:{label_width};white-space:nowrap;overflow:hidden">'
+            f"{html.escape(s['label'])}</span>"
             f'<input type="range" min="{s["low"]}" max="{s["high"]}" step="{s["step"]}" value="{s["start"]}" '
             f'aria-label="{html.escape(s["label"])}" style="width:150px">'
             '<span class="cl-value" style="width:7em;font-variant-numeric:tabular-nums"></span></label>'
@@ -284,9 +291,13 @@ def decoder_widget(
     if words is not None:
         data["words"], encoder_weights = _export_words(*words, z_dim)
         weights += encoder_weights
-    scale = 8 if is_image else 4
+    scale = 8 if is_image else 6
     height = rows * (scale if is_image else 3)
-    bar = "" if is_image else _colour_bar(lut, f"{features.floor_db:g} dB", "0 dB", cols * scale)
+    bar = (
+        ""
+        if is_image
+        else _colour_bar(lut, f"{features.floor_db:g} dB", "0 dB", cols * scale, _axes_note(features, cols))
+    )
     return _page(_uid(data, weights), title, data, weights, (cols * scale, height), bar)
 
 
@@ -343,7 +354,7 @@ _SYNTH_UNITS = {
     "level": "dB",
     "tilt": "dB/oct",
     "odd_even": "dB",
-    "inharmonicity": "",
+    "inharmonicity": "B",
     "hnr": "dB",
     "attack": "ms",
 }
@@ -417,8 +428,8 @@ def synth_widget(
     }
     rows, cols = data["shape"]
     lut = data["lut"]
-    bar = _colour_bar(lut, f"{features.floor_db:g} dB", "0 dB", cols * 4)
-    return _page(_uid(data, None), title, data, None, (cols * 4, rows * 3), bar)
+    bar = _colour_bar(lut, f"{features.floor_db:g} dB", "0 dB", cols * 6, _axes_note(features, cols))
+    return _page(_uid(data, None), title, data, None, (cols * 6, rows * 3), bar)
 
 
 def side_by_side(*widgets: HTML) -> HTML:

@@ -79,7 +79,8 @@ CL.mount = function mount(uid) {
   };
   const label = (i) => {
     const s = d.sliders[i], v = value(i);
-    root.querySelectorAll(".cl-value")[i].textContent = `${v.toPrecision(3)}${s.unit ? " " + s.unit : ""}`;
+    const text = s.unit ? `${v.toPrecision(3)} ${s.unit}` : v.toFixed(2);
+    root.querySelectorAll(".cl-value")[i].textContent = text;
   };
   const api = {
     data: d,

@@ -54,12 +54,12 @@ def test_the_weights_count_is_the_inline_base64(tiny_vae):
     assert live.weights_bytes(widget) == 4 * -(-raw // 3)
     assert live.weights_bytes(live.synth_widget()) == 0
     assert live.weights_bytes("<html>" + widget.data * 2) == 2 * live.weights_bytes(widget)
+    assert live.weights_bytes(live.side_by_side(widget, widget)) == 2 * live.weights_bytes(widget)
 
 
 # ------------------------------------------------------------------------------- in the browser
 @pytest.fixture(scope="module")
-def published():
-    torch.set_num_threads(1)
+def published(one_torch_thread):
     return {name: load_logmel_model(name)[0] for name in PUBLISHED}
 
 

@@ -332,3 +332,40 @@ def test_an_answer_has_a_cell_of_its_own(solution):
                 f"{solution.name}, cell {index} ({cell.get('id')}): text outside the answer block"
             )
             assert source.count(exercises.MARKDOWN_BEGIN) == 1, f"{solution.name}, cell {index}: two answers"
+
+
+def _chapter_headings() -> dict[str, tuple[str, set[str]]]:
+    """Chapter page number ('3.1', '4') -> (its title, the titles of its sections), from chapters/."""
+    pages = {}
+    for path in sorted((REPO_ROOT / "chapters").glob("*.ipynb")):
+        text = "\n".join(
+            c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"
+        )
+        title = re.search(r"^# (\d+(?:\.\d+)?)\.? (.+)$", text, re.MULTILINE)
+        if title:
+            pages[title.group(1)] = (
+                title.group(2).strip(),
+                set(re.findall(r"^## (.+?)\s*$", text, re.MULTILINE)),
+            )
+    return pages
+
+
+@pytest.mark.parametrize("solution", SHEETS, ids=lambda p: p.name)
+def test_pointers_name_real_chapter_and_section_titles(solution):
+    """'chapter 3.1, *Title*' names a chapter page by its title; 'section(s) *X*' a section of that page."""
+    pages = _chapter_headings()
+    for cell in nbformat.read(solution, as_version=4).cells:
+        if cell.cell_type != "markdown":
+            continue
+        text = " ".join(cell.source.split())
+        for number, title, sections in re.findall(
+            r"[Cc]hapter (\d+(?:\.\d+)?), \*([^*]+)\*(?:,? \(?sections? ((?:\*[^*]+\*(?: and )?)+))?", text
+        ):
+            assert number in pages, f"{solution.name}: no chapter page {number}"
+            assert title == pages[number][0], (
+                f"{solution.name}: chapter {number} is titled {pages[number][0]!r}"
+            )
+            for section in re.findall(r"\*([^*]+)\*", sections):
+                assert section in pages[number][1], (
+                    f"{solution.name}: chapter {number} has no section {section!r}"
+                )

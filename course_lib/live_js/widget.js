@@ -66,7 +66,7 @@ CL.mount = function mount(uid) {
   const [rows, cols] = d.shape;
   const canvas = root.querySelector("canvas"), status = root.querySelector(".cl-status");
   const sliders = Array.from(root.querySelectorAll("input[type=range]"));
-  const state = { timings: [], audio: null, shown: null };
+  const state = { timings: [], audio: null };
 
   const value = (i) => {
     const s = d.sliders[i], x = Number(sliders[i].value);
@@ -104,7 +104,6 @@ CL.mount = function mount(uid) {
       if (sound && !isImage) audio = api.toAudio(shown, cols, d.length);
     }
     CL.draw(canvas, shown, rows, cols, d.lut, d.vmin, d.vmax, !isImage);
-    state.shown = shown;
     sliders.forEach((s, i) => label(i));
     if (audio) state.audio = audio;
     if (audio && sound) {

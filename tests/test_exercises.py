@@ -149,11 +149,11 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["02_vae_mnist.ipynb", "03_beta_vae.ipynb"])
-def test_an_unfilled_sheet_run_to_the_end_shows_one_line_per_stub(name, monkeypatch):
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_an_unfilled_sheet_run_to_the_end_shows_one_line_per_stub(solution, monkeypatch):
     """Every cell that meets a stub shows one line; no error anywhere goes through course_lib."""
     monkeypatch.setenv("COURSE_FAST", "1")
-    exercise = nbformat.read(REPO_ROOT / "exercises" / name, as_version=4)
+    exercise = nbformat.read(REPO_ROOT / "exercises" / solution.name, as_version=4)
     client = NotebookClient(
         exercise,
         timeout=600,

@@ -1,8 +1,8 @@
 """Build the book (warnings are errors) and look at the built pages in a real headless Chromium.
 
-The test build renders the outputs stored in the notebooks (every notebook is stored executed in
-fast mode, and nbval re-executes each one in the same `make test`); `make book` executes every page
-again in full mode. Executing inside the test build as well doubled the notebooks' cost and, on this
+The test build renders the outputs stored in the notebooks (every lesson is stored executed with the
+book's settings, and nbval re-executes each one with the quick settings in the same `make test`);
+`make book` executes every page again. Executing inside the test build as well doubled the notebooks' cost and, on this
 machine, the kernels of the Sphinx build intermittently stopped answering (the book build then waits
 for its cell timeout), while nbval's kernels never did.
 """
@@ -22,7 +22,7 @@ import nbformat
 import pytest
 import yaml
 
-from course_lib import execute
+from course_lib import execute, live
 from course_lib.config import REPO_ROOT
 
 
@@ -72,7 +72,7 @@ def test_every_notebook_page_is_stored_executed_without_error():
         cells = nbformat.read(path, as_version=4).cells
         code = [cell for cell in cells if cell.cell_type == "code" and cell.source.strip()]
         unrun = [i for i, cell in enumerate(code) if cell.execution_count is None]
-        assert not unrun, f"{name}: code cells {unrun} were never run; re-execute it in fast mode"
+        assert not unrun, f"{name}: code cells {unrun} were never run; re-execute it and store it in place (--store .)"
         errors = [
             i
             for i, cell in enumerate(code)
@@ -87,17 +87,23 @@ PAGE_BUDGET_BYTES = 3 * 2**20
 
 
 def test_every_page_stays_under_its_weight_budget(built_book):
-    heavy = {}
+    """Sounds, images and text under one budget; the live widgets' model weights under their own."""
+    heavy, weighty = {}, {}
     for name in _toc_files():
         page = built_book / f"{name}.html"
-        images = re.findall(r'<img[^>]+src="([^"]+)"', page.read_text(encoding="utf-8"))
+        html = page.read_text(encoding="utf-8")
+        images = re.findall(r'<img[^>]+src="([^"]+)"', html)
         files = [page] + [
             (page.parent / src).resolve() for src in images if not src.startswith(("data:", "http"))
         ]
-        weight = sum(f.stat().st_size for f in files if f.is_file())
+        weights = live.weights_bytes(html)
+        weight = sum(f.stat().st_size for f in files if f.is_file()) - weights
         if weight > PAGE_BUDGET_BYTES:
             heavy[name] = f"{weight / 2**20:.1f} MiB"
+        if weights > live.WEIGHTS_BUDGET_BYTES:
+            weighty[name] = f"{weights / 2**20:.1f} MiB"
     assert not heavy, f"pages over {PAGE_BUDGET_BYTES / 2**20:.0f} MiB (shorter or fewer sounds?): {heavy}"
+    assert not weighty, f"live widgets' weights over {live.WEIGHTS_BUDGET_BYTES / 2**20:.0f} MiB: {weighty}"
 
 
 LESSONS = ["book/tour", *[name for name in _toc_files() if name.startswith("chapters/")]]
@@ -136,7 +142,7 @@ def test_lessons_speak_to_the_learner_not_about_the_process(built_book, name):
 
 @pytest.mark.parametrize("name", LESSONS)
 def test_every_figure_of_a_lesson_has_a_caption(built_book, name):
-    """Every plot is a numbered figure with a caption (a glue:figure), never a bare cell output."""
+    """Every plot is a numbered figure with a caption (a '**Figure.**' cell), never a bare cell output."""
     html = (built_book / f"{name}.html").read_text(encoding="utf-8")
     html = re.sub(r"<figure\b.*?</figure>", " ", html, flags=re.S)  # captioned figures
     html = re.sub(r"<script\b.*?</script>", " ", html, flags=re.S)  # widget state (the tour's slider)
@@ -252,7 +258,7 @@ def test_static_explorers_switch_image_and_sound(browser, served_book, built_boo
         page.close()
 
 
-GRID_EXPLORER_PAGES = ("chapters/01_toy_dataset", "chapters/02_vae_mnist")
+GRID_EXPLORER_PAGES = ("chapters/01_toy_dataset",)
 """Chapters with a kernel-free 2-D explorer (course_lib.widgets.grid_explorer)."""
 
 
@@ -297,6 +303,43 @@ def test_choice_explorers_switch_image_and_sound_with_each_menu(browser, served_
             assert after[1] != before[1], f"{name}: menu {k} did not change the sound"
         explorers.first.scroll_into_view_if_needed()
         page.screenshot(path=str(built_book / f"{name.replace('/', '_')}_choices.png"))
+    finally:
+        page.close()
+
+
+LIVE_PAGES = (
+    "book/tour",
+    "chapters/01_toy_dataset",
+    "chapters/02_vae_mnist",
+    "chapters/03_2_pitch_and_loudness",
+    "chapters/05_2_scan",
+)
+"""Pages whose synthesizer or decoders run in the reader's browser (course_lib.live)."""
+
+
+@pytest.mark.parametrize("name", LIVE_PAGES)
+def test_live_widgets_play_in_the_built_page(browser, built_book, name):
+    """Opened from file://, every live widget of the page redraws and re-renders its sound on a slider."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    try:
+        page.goto((built_book / f"{name}.html").as_uri(), wait_until="load")
+        widgets = page.locator(".course-live")
+        assert widgets.count() >= 1, f"{name}: no live widget on the page"
+        for index in range(widgets.count()):
+            uid = widgets.nth(index).get_attribute("id")
+            canvas = page.locator(f"#{uid} canvas").first
+            canvas.scroll_into_view_if_needed()
+            before = canvas.evaluate("c => c.toDataURL()")
+            slider = page.locator(f"#{uid} input[type=range]").first
+            box = slider.bounding_box()
+            page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+            page.wait_for_timeout(300)
+            assert canvas.evaluate("c => c.toDataURL()") != before, f"{name}: widget {uid} did not redraw"
+        page.screenshot(path=str(built_book / f"{name.replace('/', '_')}_live.png"))
+        assert not errors, f"{name}: console errors {errors[:5]}"
     finally:
         page.close()
 

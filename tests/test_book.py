@@ -72,7 +72,7 @@ def test_every_notebook_page_is_stored_executed_without_error():
         cells = nbformat.read(path, as_version=4).cells
         code = [cell for cell in cells if cell.cell_type == "code" and cell.source.strip()]
         unrun = [i for i, cell in enumerate(code) if cell.execution_count is None]
-        assert not unrun, f"{name}: code cells {unrun} were never run; re-execute it and store it in place (--store .)"
+        assert not unrun, f"{name}: code cells {unrun} were never run; execute it and store it in place"
         errors = [
             i
             for i, cell in enumerate(code)

@@ -2,9 +2,9 @@
 
 The test build renders the outputs stored in the notebooks (every lesson is stored executed with the
 book's settings, and nbval re-executes each one with the quick settings in the same `make test`);
-`make book` executes every page again. Executing inside the test build as well doubled the notebooks' cost and, on this
-machine, the kernels of the Sphinx build intermittently stopped answering (the book build then waits
-for its cell timeout), while nbval's kernels never did.
+`make book` executes every page again. Executing inside the test build as well doubled the notebooks'
+cost and, on this machine, the kernels of the Sphinx build intermittently stopped answering (the book
+build then waits for its cell timeout), while nbval's kernels never did.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ from pathlib import Path
 
 import pytest
 
+# torch's and scikit-learn's OpenMP threads spin while they wait for work; in one process on two
+# cores each starves the other (the DCI tests ran 4 to 50 times slower after any torch test).
+# Set before torch or scikit-learn is imported (the test modules import them), kernels included.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 _notebook_seconds: dict[str, float] = defaultdict(float)
 
 _session_data = pytest.StashKey[tuple[Path, str | None]]()

@@ -1,10 +1,14 @@
-"""Self-checks of chapter 3 (solutions/03_beta_vae.ipynb): the Mutual Information Gap and the beta-VAE loss.
+"""Self-checks of chapter 3 (solutions/03_beta_vae.ipynb): the beta-VAE loss, MIG and the level channel.
 
 Taught in chapters/03_1_beta_vae.ipynb::
 
     from course_lib.checks import ch03
     ch03.check_mig(mig)   # mig(codes [N, D], factors [N, K], n_bins=20) -> float
     ch03.check_beta_vae_loss(beta_vae_loss, make_model=lambda: BetaVAE(...), example_x=x[:8])
+
+and, for the level channel of chapters/03_2_pitch_and_loudness.ipynb (``course_lib.loudness``)::
+
+    ch03.check_level_channel(level_channel)   # (logmels, relative_range, gain) -> (relative, level)
 
 The loss check builds one model with ``make_model`` (the chapter's own architecture, so this module
 assumes nothing about it), in float64, feeds random inputs shaped like ``example_x`` and calls the
@@ -23,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib import metrics
+from course_lib import loudness, metrics
 from course_lib.checks import Hint, call_student, compare, difference, fail, in_turn, self_check
 
 MIG_HINT = Hint(
@@ -278,4 +282,157 @@ def check_beta_vae_loss(
     print(
         f"\N{WHITE HEAVY CHECK MARK} beta_vae_loss: matches the reference on {len(LOSS_SETTINGS)} random"
         " inputs (beta 1, 4 and 1/4, two capacities), term by term."
+    )
+
+
+LEVEL_CHANNEL_HINT = Hint(
+    nudge=(
+        "a clip's level is the decibel mean of its power over all bands and frames (1 unit of the"
+        " log-mel is 100 dB); subtract it from every value of the clip, floor the result relative_range"
+        " below 0 and shift it up so that the floor reads 0; standardise the levels over the clips and"
+        " multiply by the gain."
+    ),
+    formula=(
+        "level_n = log10(mean_{b,t} 10^(10 x_nbt)) / 10; relative_nbt = max(x_nbt - level_n,"
+        " -relative_range) + relative_range; standard_n = gain (level_n - mean_n level_n) / std_n level_n,"
+        " with the standard deviation over the clips of N - 1 degrees of freedom (Bessel's correction)."
+        " Return (relative [clips, bands, frames], standard [clips])."
+    ),
+)
+
+LEVEL_CHANNEL_SETTINGS: tuple[tuple[float, float], ...] = ((0.55, 4.0), (0.3, 1.0), (0.4, 2.5))
+"""(relative_range, gain) of each trial of :func:`check_level_channel`, in turn."""
+
+
+def reference_level_channel(
+    logmels: torch.Tensor, relative_range: float, gain: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The course's level channel (:mod:`course_lib.loudness`): ``(relative [clips, ...], level [clips])``."""
+    inputs = loudness.level_channel_inputs(logmels, relative_range, gain)
+    return inputs[:, :-1].reshape(logmels.shape), inputs[:, -1]
+
+
+def level_channel_inputs(rng: np.random.Generator, trial: int = 0) -> tuple[torch.Tensor, float, float]:
+    """Random (log-mels [clips, bands, frames] in [0, 0.9], relative_range, gain) where every term matters.
+
+    Each clip has its own level (up to 20 dB apart across the set) and a spectrum that falls by 70 to
+    90 dB from the lowest band to the highest, so that the power mean differs from the mean of the
+    values and some values lie more than ``relative_range`` below the level (the floor matters). None
+    exceeds 0.9, so 6 dB more stays inside the log-mel's range. The set has 4 to 9 clips, so that a
+    standard deviation over N clips differs from the one over N - 1.
+    """
+    clips, bands, frames = int(rng.integers(4, 10)), int(rng.integers(6, 17)), int(rng.integers(5, 13))
+    tops = rng.uniform(0.7, 0.9, size=(clips, 1, 1))
+    slope = -np.linspace(0.0, 1.0, bands)[None, :, None] * rng.uniform(0.7, 0.9, size=(clips, 1, 1))
+    values = tops + slope + rng.normal(0.0, 0.04, size=(clips, bands, frames))
+    relative_range, gain = LEVEL_CHANNEL_SETTINGS[trial % len(LEVEL_CHANNEL_SETTINGS)]
+    return torch.as_tensor(np.clip(values, 0.0, 0.9), dtype=torch.float32), relative_range, gain
+
+
+def _level_channel_result(
+    student_fn: Callable[..., Any], logmels: torch.Tensor, relative_range: float, gain: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The student's ``(relative, level)`` as float64 arrays, or a failed check naming what is wrong."""
+    result = call_student(
+        "level_channel", student_fn, logmels.clone(), relative_range, gain, hint=LEVEL_CHANNEL_HINT
+    )
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        fail(
+            "level_channel",
+            f"expected a pair (relative, level), got {type(result).__name__}.",
+            LEVEL_CHANNEL_HINT,
+        )
+    relative, level = (
+        np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float64) for v in result
+    )
+    clips = logmels.shape[0]
+    if relative.shape != tuple(logmels.shape):
+        fail(
+            "level_channel",
+            f"the relative log-mel must have the shape of the log-mels, {tuple(logmels.shape)}, got"
+            f" {relative.shape}.",
+            LEVEL_CHANNEL_HINT,
+        )
+    if level.shape != (clips,):
+        fail(
+            "level_channel",
+            f"the level must hold one value per clip, shape ({clips},), got {level.shape}: take the mean"
+            " over bands and frames together.",
+            LEVEL_CHANNEL_HINT,
+        )
+    return relative, level
+
+
+@self_check
+def check_level_channel(student_fn: Callable[..., Any]) -> None:
+    """Compare a student's ``level_channel(logmels, relative_range, gain)`` with the course's level channel.
+
+    The student's function returns ``(relative, level)``: the log-mel relative to each clip's level,
+    floored, ``[clips, bands, frames]``, and the standardised level times the gain, ``[clips]``. The
+    check tries behaviour first, one property per message, on each trial's inputs (see
+    :func:`level_channel_inputs`): the shapes; a gain of 6 dB on every clip changes neither output;
+    the floor reads 0 and nothing lies below it; the levels have the standard deviation ``gain`` over
+    the clips (N - 1 degrees of freedom). Then it compares the values with
+    :func:`reference_level_channel`.
+    """
+    rng = np.random.default_rng(0)
+    for trial in range(len(LEVEL_CHANNEL_SETTINGS)):
+        logmels, relative_range, gain = level_channel_inputs(rng, trial)
+        where = f"(relative_range {relative_range:g}, gain {gain:g})"
+        relative, level = _level_channel_result(student_fn, logmels, relative_range, gain)
+        louder = _level_channel_result(student_fn, logmels + 0.06, relative_range, gain)
+        if not np.allclose(louder[0], relative, atol=1e-4, rtol=0.0):
+            fail(
+                "level_channel",
+                "6 dB more on every clip changed the relative log-mel; it must not: subtract each"
+                f" clip's level from its values {where}.",
+                LEVEL_CHANNEL_HINT,
+            )
+        if not np.allclose(louder[1], level, atol=1e-4, rtol=0.0):
+            fail(
+                "level_channel",
+                "6 dB more on every clip changed the standardised level; it must not: subtract the"
+                f" mean level over the clips {where}.",
+                LEVEL_CHANNEL_HINT,
+            )
+        lowest = float(relative.min())
+        if lowest < -1e-4:
+            if abs(lowest + relative_range) < 1e-4:
+                problem = (
+                    f"the floor reads -relative_range ({lowest:.4g}): add relative_range so that it reads 0"
+                )
+            else:
+                problem = (
+                    f"values lie more than relative_range below the level (lowest {lowest:.4g}): floor"
+                    " them at -relative_range"
+                )
+            fail("level_channel", f"{problem} {where}.", LEVEL_CHANNEL_HINT)
+        spread, clips = float(np.std(level, ddof=1)), len(level)
+        if abs(spread - gain) > 1e-3 * gain:
+            if abs(spread - gain * np.sqrt(clips / (clips - 1))) < 1e-3 * gain:
+                problem = (
+                    "the standardised levels are divided by the standard deviation over N clips; divide"
+                    " by the one over N - 1 (torch's .std())"
+                )
+            else:
+                problem = (
+                    f"the standardised levels' standard deviation over the clips is {spread:.4g}, not"
+                    " the gain"
+                )
+            fail("level_channel", f"{problem} {where}.", LEVEL_CHANNEL_HINT)
+        want_relative, want_level = reference_level_channel(logmels, relative_range, gain)
+        for got, want, part in (
+            (relative, want_relative, "the relative log-mel"),
+            (level, want_level, "the level"),
+        ):
+            problem = difference(got, want.numpy(), atol=1e-5, rtol=1e-4, path=part)
+            if problem:
+                fail(
+                    "level_channel",
+                    f"{problem}, {where} (trial {trial + 1} of {len(LEVEL_CHANNEL_SETTINGS)}).",
+                    LEVEL_CHANNEL_HINT,
+                )
+    print(
+        f"\N{WHITE HEAVY CHECK MARK} level_channel: matches the reference on {len(LEVEL_CHANNEL_SETTINGS)}"
+        " random sets of log-mels (three floors and gains), and a gain step changes neither output."
     )

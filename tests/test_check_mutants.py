@@ -23,6 +23,7 @@ from sklearn.metrics import mutual_info_score
 from torch import nn
 
 from course_lib import checks, losses
+from course_lib import composed_sounds as cs
 from course_lib.checks import SelfCheckFailed, ch01, ch02, ch03, ch04, ch05, tour
 from course_lib.experiments import beta_sweep
 from course_lib.models.attention import AdditiveAttention
@@ -822,32 +823,73 @@ MUTANTS.append(
 # ----------------------------------------------------------------------------- sheet 5: SCAN
 
 
+def _symbol_operator(op, a, b, *, slip=None):
+    a, b = np.asarray(a).astype(bool), np.asarray(b).astype(bool)
+    table = {"AND": a | b, "IN_COMMON": a & b, "IGNORE": a & ~b}
+    if slip == "AND as intersection":
+        table["AND"] = a & b
+    if slip == "IN_COMMON as union":
+        table["IN_COMMON"] = a | b
+    if slip == "IGNORE keeps the words of b":
+        table["IGNORE"] = a & b
+    if slip == "IGNORE the wrong way round":
+        table["IGNORE"] = b & ~a
+    result = table[op].astype(np.uint8)
+    if slip == "AND counts words":
+        return a.astype(np.int64) + b if op == "AND" else result
+    if slip == "a list of words":
+        return cs.words_of(result)
+    if slip == "a batch of one":
+        return result[None]
+    return result
+
+
+right_answer("5.1")(lambda: ch05.check_symbol_operator(_symbol_operator))
+for _slip, _message in [
+    ("AND as intersection", r"\] AND \[.*: expected the words"),
+    ("IN_COMMON as union", r"\] IN_COMMON \[.*: expected the words"),
+    ("IGNORE keeps the words of b", r"\] IGNORE \[.*: expected the words"),
+    ("IGNORE the wrong way round", r"\] IGNORE \[.*, got \[\]\."),
+    ("AND counts words", "only 0s and 1s"),
+    ("a list of words", "returned a list; expected a k-hot array"),
+    ("a batch of one", r"expected a k-hot array of shape \(22,\).*got \(1, 22\)"),
+]:
+    MUTANTS.append(
+        Mutant(
+            "5.1",
+            _slip.replace(" ", "_"),
+            lambda slip=_slip: ch05.check_symbol_operator(lambda *a: _symbol_operator(*a, slip=slip)),
+            _message,
+        )
+    )
+
+
 def _kl_between(mu_q, logvar_q, mu_p, logvar_p, *, half=0.5, log_sign=1.0, reduce=lambda t: t):
     ratio = (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp()
     return reduce(half * (log_sign * (logvar_p - logvar_q) + ratio - 1.0))
 
 
-right_answer("5.1")(lambda: ch05.check_gaussian_kl_between(_kl_between))
+right_answer("5.2")(lambda: ch05.check_gaussian_kl_between(_kl_between))
 mutant(
-    "5.1",
+    "5.2",
     "summed",
     "expected shape",
     lambda: ch05.check_gaussian_kl_between(lambda *a: _kl_between(*a, reduce=lambda t: t.sum(1))),
 )
 mutant(
-    "5.1",
+    "5.2",
     "reversed",
     "values differ",
     lambda: ch05.check_gaussian_kl_between(lambda q, vq, p, vp: _kl_between(p, vp, q, vq)),
 )
 mutant(
-    "5.1",
+    "5.2",
     "no_half",
     "times the expected",
     lambda: ch05.check_gaussian_kl_between(lambda *a: _kl_between(*a, half=1.0)),
 )
 mutant(
-    "5.1",
+    "5.2",
     "log_sign_wrong",
     "values differ",
     lambda: ch05.check_gaussian_kl_between(lambda *a: _kl_between(*a, log_sign=-1.0)),
@@ -873,7 +915,7 @@ def _scan_loss(model, y, mu_x, logvar_x, beta=1.0, lam=10.0, *, slip=None):
     return terms["loss"] if slip == "a tensor, not a dict" else terms
 
 
-right_answer("5.2")(lambda: ch05.check_scan_loss(_scan_loss))
+right_answer("5.3")(lambda: ch05.check_scan_loss(_scan_loss))
 for _slip, _message in [
     ("beta ignored", r"returned\['loss'\]"),
     ("lam ignored", r"returned\['loss'\]"),
@@ -884,7 +926,7 @@ for _slip, _message in [
 ]:
     MUTANTS.append(
         Mutant(
-            "5.2",
+            "5.3",
             _slip.replace(" ", "_"),
             lambda slip=_slip: ch05.check_scan_loss(lambda *a: _scan_loss(*a, slip=slip)),
             _message,
@@ -901,24 +943,24 @@ def _poe(mu1, logvar1, mu2, logvar2, *, cap=True, prior=1.0, weighted=True, log_
     return mu, log_sign * torch.log(precision)
 
 
-right_answer("5.3")(lambda: ch05.check_product_of_experts(_poe))
+right_answer("5.4")(lambda: ch05.check_product_of_experts(_poe))
 mutant(
-    "5.3", "no_cap", "values differ", lambda: ch05.check_product_of_experts(lambda *a: _poe(*a, cap=False))
+    "5.4", "no_cap", "values differ", lambda: ch05.check_product_of_experts(lambda *a: _poe(*a, cap=False))
 )
 mutant(
-    "5.3",
+    "5.4",
     "prior_not_removed",
     "values differ",
     lambda: ch05.check_product_of_experts(lambda *a: _poe(*a, prior=0.0)),
 )
 mutant(
-    "5.3",
+    "5.4",
     "unweighted_mean",
     "values differ",
     lambda: ch05.check_product_of_experts(lambda *a: _poe(*a, weighted=False)),
 )
 mutant(
-    "5.3",
+    "5.4",
     "logvar_sign_wrong",
     r"returned\[1\]: values differ.*-1 times",
     lambda: ch05.check_product_of_experts(lambda *a: _poe(*a, log_sign=1.0)),
@@ -928,7 +970,7 @@ mutant(
 # ------------------------------------------------------------------------------------- the tests
 
 EXERCISES = ("0.1", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "2.1", "2.3", "2.5", "2.6", "2.7", "3.1", "3.2")
-EXERCISES += ("4.1", "4.3", "5.1", "5.2", "5.3")
+EXERCISES += ("4.1", "4.3", "5.1", "5.2", "5.3", "5.4")
 """Every self-checked exercise (a class written in two stubs, e.g. 2.1 and 2.2, is checked as one)."""
 
 
@@ -1007,9 +1049,10 @@ def test_an_unfilled_stub_passes_through_each_check_unchanged(exercise):
         "3.2": lambda: ch03.check_mig(stub),
         "4.1": lambda: ch04.check_attention(Stub),
         "4.3": lambda: ch04.check_encoder(Stub),
-        "5.1": lambda: ch05.check_gaussian_kl_between(stub),
-        "5.2": lambda: ch05.check_scan_loss(stub),
-        "5.3": lambda: ch05.check_product_of_experts(stub),
+        "5.1": lambda: ch05.check_symbol_operator(stub),
+        "5.2": lambda: ch05.check_gaussian_kl_between(stub),
+        "5.3": lambda: ch05.check_scan_loss(stub),
+        "5.4": lambda: ch05.check_product_of_experts(stub),
     }
     with pytest.raises(NotImplementedError) as raised:
         calls[exercise]()

@@ -229,6 +229,17 @@ def test_scan_loss_check_names_the_term_that_differs():
         ch05.check_scan_loss(no_grounding_in_log)
 
 
+def test_symbol_operator_check_accepts_any_k_hot_and_names_the_phrases(capsys):
+    from course_lib import composed_sounds as cs
+
+    ch05.check_symbol_operator(lambda op, a, b: torch.from_numpy(cs.apply_symbol_operator(op, a, b)).float())
+    assert "symbol_operator: AND, IN_COMMON, IGNORE match" in capsys.readouterr().out
+    swapped = {"AND": "IN_COMMON", "IN_COMMON": "AND", "IGNORE": "IGNORE"}
+    with pytest.raises(SelfCheckFailed, match=r"\['\w+'.*\] AND \[.*\]: expected the words \[") as failure:
+        ch05.check_symbol_operator(lambda op, a, b: cs.apply_symbol_operator(swapped[op], a, b))
+    assert len(str(failure.value).splitlines()) == 3  # what differed, the hint and its follow-up
+
+
 def test_chapter4_failures_also_render_without_library_frames():
     class Wrong(nn.Module):
         def __init__(self, query_dim, key_dim, attn_dim):

@@ -1,12 +1,15 @@
-"""Self-checks of chapter 5 (solutions/05_scan.ipynb): the KL between posteriors, the SCAN loss, operators.
+"""Self-checks of exercise sheet 5 (solutions/05_scan.ipynb): SCAN on the composed sounds.
 
-Taught in chapters/05_2_scan.ipynb::
+Taught in chapters/05_1_composed_sounds.ipynb (the operators on descriptions) and
+chapters/05_2_scan.ipynb (the KL between posteriors, the SCAN loss, the product of experts)::
 
     from course_lib.checks import ch05
+    ch05.check_symbol_operator(symbol_operator)           # (op, a: k-hot [V], b: k-hot [V]) -> k-hot [V]
     ch05.check_gaussian_kl_between(gaussian_kl_between)   # (mu_q, logvar_q, mu_p, logvar_p) -> [B, z]
     ch05.check_scan_loss(scan_loss)                       # (model, y, mu_x, logvar_x, beta, lam) -> dict
-    ch05.check_symbol_operator(in_common, "IN_COMMON")    # (a: Symbol, b: Symbol) -> Symbol
     ch05.check_product_of_experts(product_of_experts_and) # (mu1, logvar1, mu2, logvar2) -> (mu, logvar)
+
+Phrases are k-hot vectors over :data:`course_lib.composed_sounds.WORDS`.
 
 The SCAN-loss check builds one small :class:`~course_lib.models.scan.SCAN` under a fixed seed and
 calls the student's function and the reference from the same torch seed, so both draw the same
@@ -23,11 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from course_lib import composed_sounds as cs
 from course_lib.checks import Hint, call_student, compare, fail, self_check
-from course_lib.factors import Factor, FactorSpace
+from course_lib.config import seed_everything
 from course_lib.models.scan import SCAN, gaussian_kl_between, product_of_experts_and, scan_loss
-from course_lib.scan.symbols import OPERATORS, Symbol, apply_operator
-from course_lib.scan.vocabulary import Attribute, Vocabulary
 
 KL_HINT = Hint(
     nudge=(
@@ -55,13 +57,6 @@ SCAN_HINT = Hint(
     ),
 )
 
-OPERATOR_HINTS = {
-    "AND": "keep every (attribute, word) of both symbols; two words of one attribute raise ValueError.",
-    "IN_COMMON": "keep only the (attribute, word) pairs that both symbols have.",
-    "IGNORE": "drop from a the words of b (b's words are all words of a in these checks).",
-    "WITH": "start from a, then let each (attribute, word) of b replace or add to a's.",
-}
-
 POE_HINT = Hint(
     nudge=(
         "a product of Gaussians adds precisions (1 / variance); each operand already contains the prior"
@@ -82,7 +77,7 @@ SCAN_SETTINGS: tuple[tuple[float, float], ...] = (
 )
 """(beta, lam) of each trial of :func:`check_scan_loss`."""
 
-N_WORDS, Z_DIM = 7, 4
+N_WORDS, Z_DIM = len(cs.WORDS), 4
 
 
 def kl_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
@@ -97,6 +92,13 @@ def kl_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
 def check_gaussian_kl_between(student_fn: Callable[..., Any]) -> None:
     """Compare ``student_fn(mu_q, logvar_q, mu_p, logvar_p)`` with the reference on random Gaussians."""
     compare(student_fn, gaussian_kl_between, kl_inputs, name="gaussian_kl_between", hint=KL_HINT)
+
+
+def _descriptions(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` partial descriptions (each word named with probability 1/2) of random composed sounds."""
+    space = cs.factor_space()
+    rows = space.all_classes()[rng.integers(space.n_combinations, size=n)]
+    return cs.partial_symbols(np.stack([cs.encode(cs.parse_of(r)) for r in rows]), rng, 0.5)
 
 
 LOSS_KEYS = ("recon", "kl_prior", "kl_ground", "loss")
@@ -124,8 +126,9 @@ def _loss_terms(result: Mapping[str, Any]) -> dict[str, Any]:
 def check_scan_loss(student_loss: Callable[..., Any], *, reference: Callable[..., Any] | None = None) -> None:
     """Compare ``student_loss(model, y, mu_x, logvar_x, beta, lam)`` with :func:`scan_loss`.
 
-    One trial per (beta, lam) in :data:`SCAN_SETTINGS` on a small float64 SCAN (7 words, 4 latents)
-    with random k-hot y and random sound posteriors. The student's function must return a dict with
+    One trial per (beta, lam) in :data:`SCAN_SETTINGS` on a small float64 SCAN over the composed
+    sounds' words (4 latents) with partial descriptions y of random composed sounds and random sound
+    posteriors. The student's function must return a dict with
     the reference's four terms (the training cell that follows reads ``terms["loss"]``); each term
     is compared.
     """
@@ -136,7 +139,7 @@ def check_scan_loss(student_loss: Callable[..., Any], *, reference: Callable[...
 
     def inputs(rng: np.random.Generator) -> tuple[Any, ...]:
         batch = int(rng.integers(2, 9))
-        y = torch.from_numpy((rng.random((batch, N_WORDS)) < 0.4).astype(np.float64))
+        y = torch.from_numpy(_descriptions(rng, batch).astype(np.float64))
         mu_x = torch.from_numpy(rng.normal(0.0, 1.0, size=(batch, Z_DIM)))
         logvar_x = torch.from_numpy(rng.uniform(-3.0, 0.5, size=(batch, Z_DIM)))
         return (y, mu_x, logvar_x, *next(settings))
@@ -162,7 +165,7 @@ def check_scan_loss(student_loss: Callable[..., Any], *, reference: Callable[...
 
 def _check_sound_posterior_is_frozen(student_loss: Callable[..., Any], model: SCAN) -> None:
     """No gradient of the loss may reach the sound posterior (the beta-VAE is frozen); some reaches SCAN."""
-    y = torch.tensor([[1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0]], dtype=torch.float64)
+    y = torch.from_numpy(cs.phrase(["high", "bell", "wet", "THEN"])[None].astype(np.float64))
     mu_x = torch.full((1, Z_DIM), 0.5, dtype=torch.float64, requires_grad=True)
     logvar_x = torch.full((1, Z_DIM), -1.0, dtype=torch.float64, requires_grad=True)
     torch.manual_seed(1234)
@@ -182,64 +185,99 @@ def _check_sound_posterior_is_frozen(student_loss: Callable[..., Any], model: SC
     if any(g is not None and bool(g.abs().max() > 0) for g in grads):
         fail(
             "scan_loss",
-            "the loss sends gradients into the sound posterior (mu_x, logvar_x): detach them, the β-VAE"
+            "the loss sends gradients into the sound posterior (mu_x, logvar_x): detach them, the sound model"
             " is frozen and only SCAN learns.",
             SCAN_HINT,
         )
 
 
-def small_vocabulary() -> Vocabulary:
-    """A three-attribute vocabulary on a toy factor space (used by :func:`check_symbol_operator`)."""
-    space = FactorSpace(
-        [
-            Factor("f0", (110.0, 220.0, 440.0), "Hz", "pitch", "period"),
-            Factor("tilt", (-12.0, -6.0), "dB/oct", "brightness", "frame"),
-            Factor("hnr", (0.0, 20.0), "dB", "breathiness", "frame"),
-        ]
-    )
-    return Vocabulary(
-        space,
-        [
-            Attribute("register", "f0", ("low", "mid", "high"), ((0,), (1,), (2,))),
-            Attribute("brightness", "tilt", ("dark", "bright"), ((0,), (1,))),
-            Attribute("noisiness", "hnr", ("noisy", "tonal"), ((0,), (1,))),
-        ],
-    )
+def _phrase_pair(rng: np.random.Generator, op: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two k-hot phrases for ``op`` on which no other operator gives the same answer.
+
+    AND: two partial descriptions of one sound, each naming a word the other lacks; IN_COMMON:
+    partial descriptions of two sounds, sharing some words and each naming a word the other lacks;
+    IGNORE: a description and a non-empty part of it (the words to drop), not all of it.
+    """
+    space = cs.factor_space()
+    while True:
+        rows = space.all_classes()[rng.integers(space.n_combinations, size=2)]
+        full = [cs.encode(cs.parse_of(row)) for row in rows]
+        a = cs.partial_symbols(full[0][None], rng, 0.4)[0]
+        if op == "AND":
+            b = cs.partial_symbols(full[0][None], rng, 0.4)[0]
+        elif op == "IN_COMMON":
+            b = cs.partial_symbols(full[1][None], rng, 0.6)[0]
+        else:
+            b = cs.partial_symbols(a[None], rng, 0.5)[0]
+        shared, a_only, b_only = (a & b).sum(), (a & ~b.astype(bool)).sum(), (b & ~a.astype(bool)).sum()
+        if op == "IGNORE" and shared > 0 and a_only > 0:
+            return a, b
+        if op != "IGNORE" and shared > 0 and a_only > 0 and b_only > 0:
+            return a, b
+
+
+OPERATOR_HINT = Hint(
+    nudge=(
+        "a phrase is a k-hot vector over WORDS, i.e. a set of words: each operator is a set operation"
+        " done word by word on the two 0/1 vectors, and the result is again a k-hot vector over WORDS."
+    ),
+    formula=(
+        "per word w: AND -> a[w] or b[w] (both descriptions, the union); IN_COMMON -> a[w] and b[w]"
+        " (the words both name); IGNORE -> a[w] and not b[w] (a without the words of b). Return an"
+        " array of 0s and 1s of shape [len(WORDS)]."
+    ),
+)
+
+
+def _k_hot(name: str, result: Any) -> np.ndarray:
+    """The student's result as a 0/1 integer vector over WORDS, or a failed check saying what it is."""
+    value = result.detach().cpu().numpy() if isinstance(result, torch.Tensor) else result
+    if not isinstance(value, np.ndarray):
+        fail(
+            name,
+            f"your function returned a {type(result).__name__}; expected a k-hot array of shape"
+            f" ({len(cs.WORDS)},), one 0/1 entry per word of WORDS.",
+            OPERATOR_HINT,
+        )
+    if value.shape != (len(cs.WORDS),):
+        fail(
+            name,
+            f"expected a k-hot array of shape ({len(cs.WORDS)},) (one entry per word), got {value.shape}.",
+            OPERATOR_HINT,
+        )
+    if not np.isin(value.astype(np.float64), (0.0, 1.0)).all():
+        fail(
+            name,
+            f"a k-hot phrase holds only 0s and 1s, got the values {sorted(set(value.tolist()))}.",
+            OPERATOR_HINT,
+        )
+    return value.astype(np.uint8)
 
 
 @self_check
-def check_symbol_operator(student_op: Callable[[Symbol, Symbol], Any], op: str) -> None:
-    """Compare ``student_op(a, b)`` with ``apply_operator(op, a, b)`` on random valid symbol pairs.
+def check_symbol_operator(student_op: Callable[[str, np.ndarray, np.ndarray], Any], trials: int = 12) -> None:
+    """Compare ``student_op(op, a, b)`` with :func:`course_lib.composed_sounds.apply_symbol_operator`.
 
-    The student's result may be a :class:`Symbol` or a dict attribute -> word.
+    The operators of :data:`~course_lib.composed_sounds.SYMBOL_OPERATORS` take turns, on pairs of
+    partial descriptions of composed sounds where each operator's answer differs from the others'
+    (:func:`_phrase_pair`). The result may be a NumPy array or a tensor of 0/1 (any dtype).
     """
-    if op not in OPERATORS:
-        raise ValueError(f"op must be one of {list(OPERATORS)}, got {op!r}.")
-    symbols = small_vocabulary().all_symbols()
-
-    def inputs(rng: np.random.Generator) -> tuple[Symbol, Symbol]:
-        while True:
-            a, b = (symbols[i] for i in rng.integers(len(symbols), size=2))
-            if op == "IGNORE":
-                b = Symbol([pair for pair in a.items() if rng.random() < 0.5])
-            try:
-                apply_operator(op, a, b)
-            except ValueError:
-                continue
-            return a, b
-
-    def student(a: Symbol, b: Symbol) -> Symbol:
-        result = student_op(a, b)
-        return Symbol(result) if isinstance(result, Mapping) else result
-
-    compare(
-        student,
-        lambda a, b: apply_operator(op, a, b),
-        inputs,
-        name=f"{op} on symbols",
-        hint=OPERATOR_HINTS[op],
-        trials=20,
-    )
+    name = "symbol_operator"
+    rng = seed_everything(0)
+    for trial in range(trials):
+        op = cs.SYMBOL_OPERATORS[trial % len(cs.SYMBOL_OPERATORS)]
+        a, b = _phrase_pair(rng, op)
+        want = cs.apply_symbol_operator(op, a, b)
+        got = _k_hot(name, call_student(name, student_op, op, a.copy(), b.copy(), hint=OPERATOR_HINT))
+        if not np.array_equal(got, want):
+            fail(
+                name,
+                f"{cs.words_of(a)} {op} {cs.words_of(b)}: expected the words {cs.words_of(want)}, got"
+                f" {cs.words_of(got)}.",
+                OPERATOR_HINT,
+            )
+    ops = ", ".join(cs.SYMBOL_OPERATORS)
+    print(f"\N{WHITE HEAVY CHECK MARK} {name}: {ops} match the reference on {trials} pairs of phrases.")
 
 
 @self_check

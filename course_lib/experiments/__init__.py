@@ -6,9 +6,8 @@
 * ``weak_sweep`` (chapter 3): loudness-normalised inputs, beta-VAE against weakly supervised Ada-GVAE;
 * ``recurrent_vs_mlp`` (chapter 4): recurrent-attention against MLP beta-VAEs on temporal presets;
 * ``recipe_networks`` (chapter 4): recurrent and convolutional VAEs trained with chapter 3's recipe;
-* ``scan_eval`` (exercise sheet 5): SCAN on chapter 1's toy grid and chapter 3's frozen beta-TCVAE;
-* ``scan_compositional`` (chapter 5.2): SCAN on composed sounds, grounded in chapter 3's recipe, judged by
-  measurement.
+* ``scan_compositional`` (chapter 5.2, exercise sheet 5): SCAN on composed sounds, grounded in
+  chapter 3's recipe, judged by measurement.
 
 Every module has the same shape: a frozen ``Settings`` dataclass with ``FULL`` (the committed results
 file) and ``FAST`` (a smoke test) instances, chosen with ``config.pick`` (``--fast`` forces ``FAST``);

@@ -64,7 +64,6 @@ from course_lib.latents import posterior
 from course_lib.models.scan import SCAN, Recombination, fit_operator, fit_scan, product_of_experts_and
 from course_lib.models.vae import VAE
 from course_lib.scan import readings
-from course_lib.scan.baselines import fit_probe, probe_predict
 from course_lib.train import fit, load_checkpoint, save_checkpoint
 
 CHECKPOINTS = RESULTS_DIR / "checkpoints" / "scan_compositional"
@@ -348,11 +347,44 @@ def _codes(table: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
     return codes, names
 
 
+def _fit_probe(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> list[Any]:
+    """Logistic regression per attribute on ``features`` [n, d]; ``labels`` [n, A] with -1 = unknown.
+
+    An attribute with fewer than two labelled words gets a constant predictor. The probe that
+    SCAN's sound -> words is compared with, given the same labelled sounds.
+    """
+    from sklearn.dummy import DummyClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = np.asarray(features, dtype=np.float64), np.asarray(labels)
+    if labels.ndim != 2 or len(labels) != len(features):
+        raise ValueError(f"labels must be [n={len(features)}, A], got {labels.shape}.")
+    probes = []
+    for j in range(labels.shape[1]):
+        known = labels[:, j] >= 0
+        if len(np.unique(labels[known, j])) < 2:
+            target = labels[known, j] if known.any() else np.zeros(1, dtype=np.int64)
+            probes.append(DummyClassifier(strategy="most_frequent").fit(np.zeros((len(target), 1)), target))
+            continue
+        probes.append(
+            LogisticRegression(max_iter=500, C=1.0, random_state=seed).fit(features[known], labels[known, j])
+        )
+    return probes
+
+
+def _probe_predict(probes: Sequence[Any], features: np.ndarray) -> np.ndarray:
+    """Word positions [N, A] predicted by :func:`_fit_probe`'s models."""
+    features = np.asarray(features, dtype=np.float64)
+    return np.stack(
+        [p.predict(features if hasattr(p, "coef_") else np.zeros((len(features), 1))) for p in probes], axis=1
+    )
+
+
 def _probe_readings(setup: Setup, rows: np.ndarray, targets: np.ndarray, seed: int) -> pd.DataFrame:
     """Readings of ``targets`` by logistic regressions on the posterior means, fitted on ``rows``."""
     codes, names = _codes(setup.readings)
     mu = setup.mu.numpy()
-    predicted = probe_predict(fit_probe(mu[rows], codes[rows], seed=seed), mu[targets])
+    predicted = _probe_predict(_fit_probe(mu[rows], codes[rows], seed=seed), mu[targets])
     return pd.DataFrame(
         {
             r: np.array(n)[predicted[:, j]]

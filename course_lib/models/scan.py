@@ -17,8 +17,8 @@ Taught in chapters/05_2_scan.ipynb (Higgins et al. 2017). The model and its trai
   (a 1x1 convolution over the dimensions), trained with KL(q(z_x|x) || r) (:func:`recombination_loss`);
 * :func:`fit_scan` and :func:`fit_operator`, their training loops (:func:`course_lib.train.fit`).
 
-The operator ids follow :data:`course_lib.scan.symbols.OPERATORS` (AND, IN_COMMON, IGNORE, WITH),
-whose first three are :data:`course_lib.composed_sounds.SYMBOL_OPERATORS` in the same order.
+The operator ids are the positions in :data:`course_lib.composed_sounds.SYMBOL_OPERATORS`
+(AND, IN_COMMON, IGNORE).
 
 Reduction, as in :mod:`course_lib.losses`: every term is summed over words or latent dimensions per
 example, then averaged over the batch.
@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.composed_sounds import SYMBOL_OPERATORS
 from course_lib.models.vae import reparameterize
-from course_lib.scan.symbols import OPERATORS, operator_id
 from course_lib.train import History, fit
 
 
@@ -189,8 +189,15 @@ def scan_loss(
     return {"loss": loss, "recon": recon, "kl_prior": kl_prior, "kl_ground": kl_ground}
 
 
+def operator_id(op: str) -> int:
+    """Position of ``op`` in :data:`~course_lib.composed_sounds.SYMBOL_OPERATORS` (the embedded op id)."""
+    if op not in SYMBOL_OPERATORS:
+        raise ValueError(f"unknown operator {op!r}; the operators are {list(SYMBOL_OPERATORS)}.")
+    return SYMBOL_OPERATORS.index(op)
+
+
 def operator_ids(ops: str | int | Tensor | list[str], batch: int) -> Tensor:
-    """Op ids as a LongTensor ``[batch]`` from one name/id or a list of names (``scan.symbols.OPERATORS``)."""
+    """Op ids as a LongTensor ``[batch]`` from one name/id or a list of names (:func:`operator_id`)."""
     if isinstance(ops, str):
         ops = operator_id(ops)
     if isinstance(ops, list):
@@ -217,7 +224,7 @@ class Recombination(nn.Module):
     not from which dimension it is.
     """
 
-    def __init__(self, n_ops: int = len(OPERATORS), hidden: int = 32, op_dim: int = 8) -> None:
+    def __init__(self, n_ops: int = len(SYMBOL_OPERATORS), hidden: int = 32, op_dim: int = 8) -> None:
         super().__init__()
         _positive(n_ops=n_ops, hidden=hidden, op_dim=op_dim)
         self.n_ops = n_ops
@@ -255,7 +262,8 @@ def recombination_loss(
 ) -> Tensor:
     """KL(q(z_x|x) || r(z | y1, y2, op)), summed over dimensions, averaged over the batch.
 
-    x is a sound of the ground-truth result ``y1 op y2`` (:func:`course_lib.scan.symbols.apply_operator`).
+    x is a sound of the ground-truth result ``y1 op y2``
+    (:func:`course_lib.composed_sounds.apply_symbol_operator`).
     The operands' posteriors (from the trained, frozen SCAN encoder) and the target are detached:
     only the operator learns.
     """
@@ -342,7 +350,7 @@ def fit_operator(
     logvar_x: Tensor,
     *,
     epochs: int,
-    n_ops: int = len(OPERATORS),
+    n_ops: int = len(SYMBOL_OPERATORS),
     hidden: int = 32,
     batch_size: int = 128,
     lr: float = 3e-3,

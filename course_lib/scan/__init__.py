@@ -8,9 +8,6 @@ symbol system, the composed sounds of :mod:`course_lib.composed_sounds`, and fro
 * :mod:`course_lib.experiments.scan_compositional`: the chapter's experiment (frozen sound model,
   held-out combinations, few-label trials, the committed checkpoints).
 
-Exercise sheet 5 (solutions/05_scan.ipynb) still works on chapter 1's toy grid with its own symbols;
-its modules stay here: :mod:`~course_lib.scan.symbols` (symbols and AND, IN_COMMON, IGNORE, WITH),
-:mod:`~course_lib.scan.vocabulary` (attributes over factor classes), :mod:`~course_lib.scan.pairs`,
-:mod:`~course_lib.scan.fitting`, :mod:`~course_lib.scan.classifier`, :mod:`~course_lib.scan.scoring`,
-:mod:`~course_lib.scan.baselines` and :mod:`course_lib.experiments.scan_eval`.
+Exercise sheet 5 (solutions/05_scan.ipynb) works on the same composed sounds, the same split and
+the same committed checkpoints.
 """

@@ -1,6 +1,6 @@
 r"""Architecture diagrams: labelled boxes joined by arrows, drawn with matplotlib alone.
 
-Taught in chapters/02_vae_mnist.ipynb (:func:`vae_diagram`), chapters/04_recurrent_attention.ipynb
+Taught in chapters/02_vae_mnist.ipynb (:func:`vae_diagram`), chapters/04_1_recurrent_attention.ipynb
 (:func:`recurrent_attention_diagram`) and chapters/05_2_scan.ipynb (:func:`scan_diagram`); each chapter
 shows its figure where it first describes the model. All three are built by one generic helper,
 :func:`block_diagram`:

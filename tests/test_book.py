@@ -238,7 +238,7 @@ def _move_slider(page, uid: str, slider: str) -> tuple[bool, bool | None]:
 
 
 # Chapters whose traversals must be explorable without a kernel.
-EXPLORER_PAGES = ("chapters/03_1_beta_vae", "chapters/04_recurrent_attention")
+EXPLORER_PAGES = ("chapters/03_1_beta_vae", "chapters/04_1_recurrent_attention")
 
 
 @pytest.mark.parametrize("name", [name for name in _chapters() if name in EXPLORER_PAGES])

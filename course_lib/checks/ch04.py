@@ -1,6 +1,6 @@
 """Self-checks of chapter 4 (solutions/04_recurrent_attention.ipynb): attention and the recurrent encoder.
 
-Taught in chapters/04_recurrent_attention.ipynb. A check builds the course's reference module and
+Taught in chapters/04_1_recurrent_attention.ipynb. A check builds the course's reference module and
 the student's class with the same arguments, copies the reference weights into the student's
 module by parameter name (``load_state_dict``), then compares both on random inputs::
 

@@ -1,6 +1,6 @@
 """MLP beta-VAE against recurrent-attention beta-VAE on sounds whose factors live in time.
 
-Taught in chapters/04_recurrent_attention.ipynb, which builds and trains its live models with
+Taught in chapters/04_1_recurrent_attention.ipynb, which builds and trains its live models with
 :func:`make_model` and :func:`train_model` and plots the results file. Command::
 
     python -m course_lib.experiments.recurrent_vs_mlp            # full: 2 presets x 2 models x 3 seeds

@@ -1,6 +1,6 @@
 r"""Additive (Bahdanau) attention: score every key against one query, softmax, average the values.
 
-Taught in chapters/04_recurrent_attention.ipynb (after Bahdanau, Cho & Bengio, 2014). For a query
+Taught in chapters/04_1_recurrent_attention.ipynb (after Bahdanau, Cho & Bengio, 2014). For a query
 :math:`q`, keys :math:`k_1..k_T` and values :math:`v_1..v_T` (by default the keys),
 
 .. math::

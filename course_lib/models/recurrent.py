@@ -1,6 +1,6 @@
 """A recurrent attention encoder and decoder over log-mel frames, to drop into the beta-VAE.
 
-Taught in chapters/04_recurrent_attention.ipynb. Both follow the VAE's contract (chapter 3):
+Taught in chapters/04_1_recurrent_attention.ipynb. Both follow the VAE's contract (chapter 3):
 the encoder maps x [B, n_mels, frames] to (mu, logvar) [B, z_dim], the decoder maps z [B, z_dim]
 to Gaussian means shaped like x.
 

@@ -227,7 +227,13 @@ def test_lesson_reads_in_jupyterlab_as_in_the_book(browser, lesson_lab, lesson, 
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "markdown":
                 continue
-            shown = cells.nth(index).inner_text()
+            rendered = cells.nth(index)
+            rendered.scroll_into_view_if_needed()
+            shown, waited = rendered.inner_text(), 0.0
+            while not shown.strip() and waited < 20:  # a long page renders its cells as they come into view
+                time.sleep(0.25)
+                waited += 0.25
+                shown = rendered.inner_text()
             errors = [e for e in MYST_ERRORS if e in shown]
             absent = [t for t in _expected_texts(cell) if t not in shown]
             if errors or absent:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
 
 import nbformat
@@ -91,6 +92,12 @@ def test_a_caption_without_exactly_one_figure_above_it_is_an_error(before):
         prose.for_the_book(nb, "chapters/x")
 
 
+def _run(coroutine):
+    """Run a coroutine to its end in a thread of its own (the session may hold a running event loop)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 @pytest.mark.slow
 def test_the_executor_evaluates_each_role_in_reading_order(tmp_path):
     nb = nbformat.v4.new_notebook()
@@ -103,14 +110,14 @@ def test_the_executor_evaluates_each_role_in_reading_order(tmp_path):
     ]
     path = tmp_path / "page.ipynb"
     nbformat.write(nb, path)
-    executed, _, _ = asyncio.run(execute.execute_notebook(path, fast=True))
+    executed, _, _ = _run(execute.execute_notebook(path, fast=True))
     shown = [prose.with_values(c) for c in executed.cells if c.cell_type == "markdown"]
     assert shown == ["First 3.14.", "Then changed."]
 
     nb.cells.append(nbformat.v4.new_markdown_cell("Unknown {eval}`nope`."))
     nbformat.write(nb, path)
     with pytest.raises(execute.NotebookFailed, match="nope: NameError"):
-        asyncio.run(execute.execute_notebook(path, fast=True, attempts=1))
+        _run(execute.execute_notebook(path, fast=True, attempts=1))
 
 
 @pytest.mark.parametrize("lesson", execute.toc_notebooks(), ids=lambda p: p.name)

@@ -99,8 +99,8 @@ def measure_live(n_moves: int = 20) -> dict[str, float]:
 
     from playwright.sync_api import sync_playwright
 
-    from course_lib.experiments.weak_sweep import load_logmel_model
     from course_lib.live import decoder_widget, weights_bytes
+    from course_lib.recipe import load_logmel_model
 
     chromium = shutil.which("chromium")
     if chromium is None:

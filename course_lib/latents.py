@@ -20,7 +20,8 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from course_lib.losses import gaussian_kl
+from course_lib.losses import elbo_terms, gaussian_kl
+from course_lib.metrics._inputs import positive_int
 
 ACTIVE_THRESHOLD = 1e-2
 """Burda et al.'s (2015) threshold on A_u = Cov_x(E_q[u]) above which a latent unit counts as active."""
@@ -38,8 +39,7 @@ def posterior(
     """
     if len(x) == 0:
         raise ValueError("x is empty: nothing to encode.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    positive_int(batch_size, "batch_size")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -64,6 +64,16 @@ def encode_means(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> tu
     return mu.double().numpy(), gaussian_kl(mu, logvar).double().numpy()
 
 
+@torch.no_grad()
+def mean_elbo(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> float:
+    """The one-sample ELBO averaged over the rows of ``x`` (nats per example), in eval mode."""
+    model.eval()
+    total = sum(
+        elbo_terms(model, x[i : i + batch_size])["elbo"].sum().item() for i in range(0, len(x), batch_size)
+    )
+    return total / len(x)
+
+
 def activity(means: np.ndarray) -> np.ndarray:
     """Burda et al.'s activity A_u = Cov_x(E_q[u]): the variance over x of each posterior mean, ``[z]``."""
     means = np.asarray(means, dtype=np.float64)
@@ -77,6 +87,26 @@ def active_units(means: np.ndarray, threshold: float = ACTIVE_THRESHOLD) -> np.n
     if not threshold > 0:
         raise ValueError(f"threshold must be positive, got {threshold!r}.")
     return activity(means) > threshold
+
+
+def active_dims(means: np.ndarray, threshold: float = ACTIVE_THRESHOLD) -> int:
+    """How many latents are active (:func:`active_units` above ``threshold``): the column ``active_dims``."""
+    return int(active_units(means, threshold).sum())
+
+
+KL_ACTIVE_THRESHOLD: float = 0.1
+"""Nats of mean KL above which a latent counts as used (:func:`kl_active_dims`)."""
+
+
+def kl_active_dims(kl_per_dim: np.ndarray, threshold: float = KL_ACTIVE_THRESHOLD) -> int:
+    """How many latents carry information: mean KL ``[z]`` above ``threshold`` nats (``kl_active_dims``).
+
+    Not :func:`active_dims` (the variance of the posterior means): a latent can carry KL without its
+    mean moving across the data.
+    """
+    if not threshold > 0:
+        raise ValueError(f"threshold must be positive, got {threshold!r}.")
+    return int((np.asarray(kl_per_dim) > threshold).sum())
 
 
 def factor_correlations(means: np.ndarray, factors: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ Features are the course's log-mels in [0, 1] (1 unit = 100 dB).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -111,6 +111,15 @@ def level_channel_inputs(
     return torch.cat([flat, standard.to(torch.float32)[:, None]], dim=1)
 
 
+def level_channel_meta(scale: LevelScale, level_gain: float) -> dict[str, Any]:
+    """The checkpoint meta of a model trained on :func:`level_channel_inputs`: its scale and gain together.
+
+    ``{"level_scale": [mean, std], "level_gain": gain}``, read back by :meth:`LevelChannelModel.from_meta`.
+    """
+    _check_gain(level_gain)
+    return {"level_scale": [float(v) for v in LevelScale(*scale)], "level_gain": float(level_gain)}
+
+
 def split_level_channel(inputs: Tensor, shape: tuple[int, ...]) -> tuple[Tensor, Tensor]:
     """:func:`level_channel_inputs` (or a decoder's output) taken apart: ``[clips, *shape]``, ``[clips, 1]``.
 
@@ -171,6 +180,19 @@ class LevelChannelModel(nn.Module):
         self.scale = LevelScale(*scale)
         self.level_gain = level_gain
         self.relative_range = relative_range
+
+    @classmethod
+    def from_meta(
+        cls, vae: nn.Module, shape: tuple[int, ...], meta: dict[str, Any], source: Any = "the checkpoint"
+    ) -> LevelChannelModel:
+        """``vae`` seen from log-mels with the scale and gain in a checkpoint's meta .
+
+        ``source`` names the checkpoint in the error raised when its meta lacks either.
+        """
+        missing = [key for key in ("level_scale", "level_gain") if key not in meta]
+        if missing:
+            raise ValueError(f"{source} has no {' or '.join(missing)} in its meta: publish it again.")
+        return cls(vae, shape, LevelScale(*meta["level_scale"]), meta["level_gain"])
 
     def encode(self, features: Tensor) -> tuple[Tensor, Tensor]:
         """q(z|x) of log-mels ``[clips, *shape]``: ``(mu, logvar)``."""

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from course_lib import live
-from course_lib.experiments.weak_sweep import load_logmel_model
 from course_lib.features import LogMel
 from course_lib.models.scan import SCAN
 from course_lib.presets import get_preset
+from course_lib.recipe import load_logmel_model
 
 PUBLISHED = ("beta_tcvae", "gvae_known_k")
 

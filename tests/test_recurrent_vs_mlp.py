@@ -125,7 +125,7 @@ def test_run_writes_one_row_per_run_and_skips_finished_rows(tmp_path, monkeypatc
         "dci_disentanglement",
     ):
         assert np.isfinite(row[key]), key
-    assert 0 <= row["mig_attack"] <= 1 and row["active_dims"] <= 3
+    assert 0 <= row["mig_attack"] <= 1 and row["kl_active_dims"] <= 3
     again = exp.run(["envelope"], ["mlp"], [0], TINY, out, progress=False)
     assert len(again) == 1  # the finished run is not repeated
     assert list((tmp_path / "data" / "checkpoints").glob("ch04_envelope_mlp_*.pt"))

@@ -9,12 +9,22 @@
 * ``scan_compositional`` (chapter 5.2, exercise sheet 5): SCAN on composed sounds, grounded in
   chapter 3's recipe, judged by measurement.
 
-Every module has the same shape: a frozen ``Settings`` dataclass with ``FULL`` (the committed results
-file) and ``FAST`` (a smoke test) instances, chosen with ``config.pick`` (``--fast`` forces ``FAST``);
-its model builders (``make_model``, all MLPs built by :func:`course_lib.models.vae.mlp_vae`), its
-training (through :func:`course_lib.train.fit`), the function that makes one results row, and
-``main()``. Each writes a small results file under ``results/`` that its chapter plots; the chapter
-calls the same functions for its live demonstrations.
+Every command keeps one contract (``tests/test_experiments.py`` walks them all):
+
+* **Settings**: a frozen ``Settings`` dataclass with ``FULL`` (the committed results) and ``FAST`` (a
+  smoke test) instances, chosen by :func:`pick_settings` (``--fast`` forces ``FAST``, else
+  ``COURSE_FAST``; options named like a field override it);
+* **Options**: ``--fast``; ``--out`` (the results file or folder; a smoke run writes under the data
+  folder by default, never over ``results/``); ``--threads`` (torch threads, default 1); counts are
+  read by :func:`positive_int`;
+* **Publishing**: ``--publish`` is the only way to write committed checkpoints (never by default, and
+  never from Python unless ``publish=True`` is given; a ``--fast`` run publishes beside its runs);
+* **Results**: one layout per kind: one wide CSV row per run under ``results/``, written with
+  :data:`FLOAT_FORMAT`; CPU seconds measured with :func:`time.process_time` (columns ``*_cpu_s``);
+* **Library**: models, losses, scoring and loaders come from the library (chapter 3's recipe from
+  :mod:`course_lib.recipe`); an experiment never imports another.
+
+Each chapter plots its command's results file and calls the same functions for its live demonstrations.
 """
 
 from __future__ import annotations
@@ -26,6 +36,23 @@ from typing import TypeVar
 from course_lib import config
 
 S = TypeVar("S")
+
+FLOAT_FORMAT = "%.8g"
+"""The float format of every results CSV."""
+
+CONTRACT_OPTIONS = ("--fast", "--out", "--threads")
+"""The options every experiment command takes."""
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: ``text`` as an integer of at least 1 (else a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def with_overrides(settings: S, args: argparse.Namespace) -> S:

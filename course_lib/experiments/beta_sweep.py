@@ -41,11 +41,17 @@ import torch
 from torch import nn
 
 from course_lib import config, latents, metrics
-from course_lib.experiments import pick_settings
+from course_lib.experiments import FLOAT_FORMAT, pick_settings, positive_int
 from course_lib.files import write_csv
-from course_lib.losses import elbo_terms, make_vae_loss
-from course_lib.metrics import MetricSettings, evaluate_all
+from course_lib.losses import make_vae_loss
+from course_lib.metrics import MetricSettings
 from course_lib.models.vae import VAE, mlp_vae
+from course_lib.recipe import (
+    LIVE_METRICS,  # noqa: F401 (chapters 3.1 and 3.2 call it here)
+    SWEEP_METRICS,
+    held_out_terms,  # noqa: F401 (chapter 3.1 and sheet 3 call it here)
+    score,
+)
 from course_lib.train import History, fit
 
 
@@ -63,19 +69,8 @@ class Settings:
     hidden: tuple[int, ...] = (256,)
     batch_size: int = 256
     lr: float = 2e-3
-    metric_settings: MetricSettings = MetricSettings(
-        beta_vae_train=2000,
-        beta_vae_eval=1000,
-        factor_vae_train=2000,
-        factor_vae_eval=1000,
-        factor_vae_variance=5000,
-        dci_train=1000,
-        dci_test=500,
-        sap_train=2000,
-        sap_test=1000,
-    )
-    """disentanglement_lib's parameters with fewer samples (DCI's boosted trees dominate the cost;
-    1,000 training points keep a run's metrics within a few CPU seconds)."""
+    metric_settings: MetricSettings = SWEEP_METRICS
+    """The sample counts of every committed results file (:data:`course_lib.recipe.SWEEP_METRICS`)."""
 
 
 FULL = Settings()
@@ -83,20 +78,6 @@ FULL = Settings()
 
 FAST = Settings(epochs=1, train_size=2000, metric_settings=metrics.FAST)
 """A two-minute smoke version of the sweep (never written to ``results/``)."""
-
-LIVE_METRICS = MetricSettings(
-    beta_vae_train=500,
-    beta_vae_eval=250,
-    factor_vae_train=500,
-    factor_vae_eval=250,
-    factor_vae_variance=2000,
-    mig_points=5000,
-    dci_train=300,
-    dci_test=150,
-    sap_train=500,
-    sap_test=250,
-)
-"""The smaller sample counts with which chapter 3 scores the runs it trains live (3.1 and 3.2)."""
 
 
 def make_model(settings: Settings = FULL, in_shape: Sequence[int] = (64, 32)) -> VAE:
@@ -127,63 +108,12 @@ def train_model(
     )
 
 
-@torch.no_grad()
-def held_out_terms(model: nn.Module, x: torch.Tensor, seed: int = 0) -> dict[str, Any]:
-    """Reconstruction (-log p(x|z), nats), KL (nats) and mean squared error of ``x``, one sample each.
-
-    Also returns the KL of each latent dimension (a list).
-    """
-    model.eval()
-    torch.manual_seed(seed)
-    terms = elbo_terms(model, x)
-    mse = (model.reconstruct(x) - x).pow(2).mean().item()
-    return {
-        "recon": terms["recon"].mean().item(),
-        "kl": terms["kl"].mean().item(),
-        "mse": mse,
-        "kl_per_dim": terms["kl_per_dim"].mean(0).tolist(),
-    }
-
-
 def split_indices(n: int, train_size: int, test_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Disjoint random (train, held-out) row indices of a grid of ``n`` rows (sorted)."""
     if train_size < 1 or test_size < 1 or train_size + test_size > n:
         raise ValueError(f"need 1 <= train_size, 1 <= test_size and their sum <= {n}.")
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[:train_size]), np.sort(order[train_size : train_size + test_size])
-
-
-def score(
-    model: nn.Module,
-    codes: np.ndarray,
-    dataset,
-    x_test: torch.Tensor,
-    metric_settings: MetricSettings,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """The scores of one model: held-out terms of ``x_test``, active latents and every disentanglement metric.
-
-    ``codes``: the mean codes of the whole grid of ``dataset`` (:func:`course_lib.latents.mean_codes`).
-    Keys ``test_recon, test_kl, test_mse, active_dims, kl_dim_<d>`` and those of
-    :func:`course_lib.metrics.evaluate_all`.
-    """
-    held = held_out_terms(model, x_test, seed=seed)
-    scores = evaluate_all(
-        codes,
-        dataset.latents_classes,
-        dataset.factor_space.sizes,
-        rng=seed,
-        settings=metric_settings,
-        factor_names=dataset.factor_space.names,
-    )
-    return {
-        "test_recon": held["recon"],
-        "test_kl": held["kl"],
-        "test_mse": held["mse"],
-        "active_dims": int(latents.active_units(codes).sum()),
-        **{f"kl_dim_{d}": v for d, v in enumerate(held["kl_per_dim"])},
-        **scores,
-    }
 
 
 def run_one(
@@ -220,11 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib.experiments.beta_sweep", description=__doc__)
     parser.add_argument("--betas", type=float, nargs="+")
     parser.add_argument("--seeds", type=int, nargs="+")
-    parser.add_argument("--epochs", type=int, help="passes over the training subset")
+    parser.add_argument("--epochs", type=positive_int, help="passes over the training subset")
     parser.add_argument("--train-size", type=int, help="random training clips per run")
     parser.add_argument("--z-dim", type=int)
     parser.add_argument("--scale", type=float, help="decoder standard deviation")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads")
     parser.add_argument("--fast", action="store_true", help="the FAST settings (smoke test; not the results)")
     parser.add_argument("--out", default=None, help="CSV path (default results/beta_sweep.csv)")
     args = parser.parse_args(argv)
@@ -243,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     for beta, seed in tqdm(jobs, desc="beta sweep"):
         row, _ = run_one(dataset, beta, seed, settings)
         rows.append(row)
-        write_csv(rows, out, float_format="%.6g")
+        write_csv(rows, out, float_format=FLOAT_FORMAT)
         tqdm.write(
             f"beta={beta:g} seed={seed}: recon {row['test_recon']:.1f} KL {row['test_kl']:.1f} "
             f"active {row['active_dims']} MIG {row['mig']:.3f} beta-VAE {row['beta_vae_eval_accuracy']:.3f} "

@@ -47,12 +47,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from course_lib import config
 from course_lib.config import RESULTS_DIR, data_dir, seed_everything
-from course_lib.experiments import with_overrides
+from course_lib.experiments import FLOAT_FORMAT, pick_settings, positive_int
 from course_lib.files import write_csv
-from course_lib.latents import active_units, encode_means
-from course_lib.losses import elbo_terms, iwae_bound
+from course_lib.latents import active_units, encode_means, mean_elbo
+from course_lib.losses import iwae_bound
 from course_lib.mnist import dynamic_binarize, load_mnist
 from course_lib.models.vae import VAE, mlp_vae
 from course_lib.train import TensorLoader, train
@@ -153,16 +152,6 @@ def log_epochs(max_epoch: int, n_points: int) -> list[int]:
 
 
 @torch.no_grad()
-def mean_elbo(model: VAE, x: torch.Tensor, batch_size: int = 500) -> float:
-    """The one-sample ELBO averaged over the rows of ``x`` (nats per digit)."""
-    model.eval()
-    total = sum(
-        elbo_terms(model, x[i : i + batch_size])["elbo"].sum().item() for i in range(0, len(x), batch_size)
-    )
-    return total / len(x)
-
-
-@torch.no_grad()
 def mean_iwae(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100) -> float:
     """The IWAE bound with ``k`` samples averaged over the rows of ``x`` (nats per digit)."""
     model.eval()
@@ -228,7 +217,7 @@ def run_one(
 
 def write_results(rows: list[dict], path: str | os.PathLike) -> Path:
     """Write ``rows`` to ``path`` atomically, in the columns of :data:`COLUMNS`."""
-    return write_csv(pd.DataFrame(rows, columns=list(COLUMNS)), path, float_format="%.4f")
+    return write_csv(pd.DataFrame(rows, columns=list(COLUMNS)), path, float_format=FLOAT_FORMAT)
 
 
 def load_data(
@@ -263,12 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, help=f"importance samples of the IWAE bound (default {FULL.k})")
     parser.add_argument("--n-eval", type=int, help=f"digits in each evaluation set (default {FULL.n_eval})")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help=f"CSV to write (default {DEFAULT_PATH}; fast: data/)")
     args = parser.parse_args(argv)
-    settings = FAST if args.fast else SUBSET if args.subset else config.pick(fast=FAST, full=FULL)
-    default_out = DEFAULT_PATHS.get(settings)
-    settings = with_overrides(settings, args)
+    full = SUBSET if args.subset else FULL  # the 4,000-digit run is a full run of its own results file
+    settings, fast = pick_settings(args, FAST, full)
+    default_out = None if fast else DEFAULT_PATHS[full]
     if args.out is None:  # a smoke run never overwrites the committed results
         args.out = str(default_out or data_dir() / "kingma_welling_fast.csv")
     s = settings

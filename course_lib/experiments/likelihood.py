@@ -44,10 +44,9 @@ import torch
 from tqdm.auto import tqdm
 
 from course_lib.config import RESULTS_DIR, data_dir, seed_everything
-from course_lib.experiments import pick_settings
-from course_lib.experiments.kingma_welling import mean_elbo
+from course_lib.experiments import FLOAT_FORMAT, pick_settings, positive_int
 from course_lib.files import write_csv
-from course_lib.latents import active_units, encode_means
+from course_lib.latents import active_units, encode_means, mean_elbo
 from course_lib.losses import iwae_bound, make_iwae_loss, make_vae_loss
 from course_lib.mnist import dynamic_binarize, load_mnist
 from course_lib.models.vae import VAE, mlp_vae
@@ -189,7 +188,7 @@ def run_one(
 
 def write_results(rows: list[dict], path: str | os.PathLike) -> Path:
     """Write ``rows`` to ``path`` atomically, in the columns of :data:`COLUMNS`."""
-    return write_csv(pd.DataFrame(rows, columns=list(COLUMNS)), path, float_format="%.4f")
+    return write_csv(pd.DataFrame(rows, columns=list(COLUMNS)), path, float_format=FLOAT_FORMAT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-test", type=int, help=f"test digits of the NLL estimate (default {FULL.n_test})")
     parser.add_argument("--n-eval", type=int, help=f"digits per ELBO evaluation (default {FULL.n_eval})")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help=f"CSV to write (default {DEFAULT_PATH}; fast: data/)")
     args = parser.parse_args(argv)
     settings, fast = pick_settings(args, FAST, FULL)

@@ -26,7 +26,6 @@ smoke test).
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,8 +39,9 @@ from tqdm.auto import tqdm
 
 from course_lib import config, metrics
 from course_lib.datasets import ToyDataset, load_toy_dataset
+from course_lib.experiments import FLOAT_FORMAT, pick_settings, positive_int
 from course_lib.files import write_csv
-from course_lib.latents import mean_codes
+from course_lib.latents import kl_active_dims, mean_codes
 from course_lib.losses import elbo_terms, make_vae_loss
 from course_lib.metrics import MetricSettings, evaluate_all, mutual_information_matrix
 from course_lib.models.recurrent import RecurrentAttentionDecoder, RecurrentAttentionEncoder
@@ -208,7 +208,7 @@ def evaluate_model(model: VAE, dataset: ToyDataset, seed: int, settings: Setting
     row = {
         "recon": recon,
         "kl": float(kl_per_dim.sum()),
-        "active_dims": int((kl_per_dim > 0.1).sum()),
+        "kl_active_dims": kl_active_dims(kl_per_dim.numpy()),
         **reconstruction_errors(x, reconstruct(model, x)),
     }
     codes = mean_codes(model, x)
@@ -225,11 +225,6 @@ def evaluate_model(model: VAE, dataset: ToyDataset, seed: int, settings: Setting
         )
     row.update(scores)
     return row
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def run(
@@ -257,18 +252,18 @@ def run(
     for preset, kind, seed in bar:
         bar.set_postfix_str(f"{preset} {kind} seed {seed}")
         dataset = load_toy_dataset(preset, verbose=False)
-        start_cpu, start = _cpu_seconds(), time.perf_counter()
+        start_cpu, start = time.process_time(), time.perf_counter()
         model, _ = train_model(kind, dataset, seed, settings)
-        train_cpu = _cpu_seconds() - start_cpu
+        train_cpu = time.process_time() - start_cpu
         row = {"preset": preset, "model": kind, "seed": seed, "epochs": settings.epochs}
         row.update({"beta": settings.beta, "z_dim": settings.z_dim})
         row["parameters"] = sum(p.numel() for p in model.parameters())
         row.update(evaluate_model(model, dataset, seed, settings))
         row["train_cpu_s"] = train_cpu
-        row["total_cpu_s"] = _cpu_seconds() - start_cpu
+        row["total_cpu_s"] = time.process_time() - start_cpu
         row["wall_s"] = time.perf_counter() - start
         rows.append(row)
-        write_csv(pd.DataFrame(rows), out, float_format="%.6g")
+        write_csv(pd.DataFrame(rows), out, float_format=FLOAT_FORMAT)
     return pd.DataFrame(rows)
 
 
@@ -282,18 +277,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default=None, help=f"results CSV (default {RESULTS})")
     parser.add_argument("--restart", action="store_true", help="ignore the rows already in the CSV")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for small GRUs)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=1, help="torch threads (1 is fastest for small GRUs)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    settings = FAST if args.fast else config.pick(fast=FAST, full=FULL)
-    fast = settings is FAST
+    settings, fast = pick_settings(args, FAST, FULL)
     presets = args.presets[:1] if fast else args.presets
     seeds = args.seeds[:1] if fast else args.seeds
     default_out = config.data_dir() / "recurrent_vs_mlp_fast.csv" if fast else RESULTS
     out = Path(args.out) if args.out else default_out
-    start = _cpu_seconds()
+    start = time.process_time()
     table = run(presets, KINDS, seeds, settings, out, restart=args.restart)
-    print(f"{len(table)} rows in {out}; {_cpu_seconds() - start:.0f} CPU s in this call")
+    print(f"{len(table)} rows in {out}; {time.process_time() - start:.0f} CPU s in this call")
     print(f"settings: {asdict(settings)}")
     return 0
 

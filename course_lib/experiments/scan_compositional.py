@@ -15,7 +15,7 @@ under ``results/checkpoints/scan_compositional``: ``sound_model.pt`` (the sound 
 weights) and ``words.pt`` (SCAN trained with every label of the pool, seed 0). Calling :func:`run`
 from Python never writes them unless asked to (``publish=True``).
 
-1. **The sound model** is chapter 3's best unsupervised recipe (:mod:`course_lib.experiments.weak_sweep`:
+1. **The sound model** is chapter 3's best unsupervised recipe (:mod:`course_lib.recipe`:
    level-channel inputs with level gain 4, the same MLP, beta-TCVAE at the same beta) trained without
    labels on all 1,056 composed sounds (:mod:`course_lib.composed_sounds`).
 2. **Held out**: every sound that holds a bell in a wet room, and every sound that joins the flute and
@@ -54,10 +54,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from course_lib import composed_sounds as cs
-from course_lib import judges, loudness
+from course_lib import judges, loudness, recipe
 from course_lib.config import RESULTS_DIR, data_dir, seed_everything
-from course_lib.experiments import pick_settings
-from course_lib.experiments import weak_sweep as recipe
+from course_lib.experiments import FLOAT_FORMAT, pick_settings, positive_int
 from course_lib.features import LogMel
 from course_lib.files import write_csv
 from course_lib.latents import posterior
@@ -70,7 +69,7 @@ CHECKPOINTS = RESULTS_DIR / "checkpoints" / "scan_compositional"
 SOUND_MODEL = CHECKPOINTS / "sound_model.pt"
 WORDS_MODEL = CHECKPOINTS / "words.pt"
 COMMAND = "python -m course_lib.experiments.scan_compositional"
-RECIPE_BETA: float = dict(recipe.FULL.runs)["beta_tcvae"]
+RECIPE_BETA: float = recipe.BETA
 """Chapter 3's beta for beta-TCVAE."""
 
 
@@ -124,19 +123,19 @@ def held_out(symbols: np.ndarray) -> np.ndarray:
 
 def sound_inputs(features: np.ndarray) -> torch.Tensor:
     """Chapter 3's inputs: relative log-mel and the standardised level (gain 4), ``[N, 2049]``."""
-    return loudness.level_channel_inputs(features, level_gain=recipe.FULL.level_gain)
+    return loudness.level_channel_inputs(features, level_gain=recipe.RECIPE.level_gain)
 
 
 def train_sound_model(inputs: torch.Tensor, epochs: int, seed: int = 0, progress: bool = True) -> VAE:
     """Chapter 3's beta-TCVAE recipe trained on ``inputs`` (no labels)."""
     model, _ = fit(
-        lambda: recipe.make_model(recipe.FULL, inputs.shape[1]),
+        lambda: recipe.make_model(recipe.RECIPE, inputs.shape[1]),
         inputs,
         epochs=epochs,
         seed=seed,
-        batch_size=recipe.FULL.batch_size,
-        loss_fn=recipe.make_loss("beta_tcvae", RECIPE_BETA, len(inputs)),
-        lr=recipe.FULL.lr,
+        batch_size=recipe.RECIPE.batch_size,
+        loss_fn=recipe.make_loss(recipe.MODEL, RECIPE_BETA, len(inputs)),
+        lr=recipe.RECIPE.lr,
         checkpoint=data_dir() / f"scan_sound_model_e{epochs}_s{seed}.pt",
         progress=progress,
     )
@@ -154,13 +153,13 @@ def _load_committed(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
 
 def load_sound_model(path: str | Path = SOUND_MODEL) -> tuple[VAE, dict[str, Any]]:
     """The committed sound model (float32, eval mode) and its meta (beta, epochs, dataset seed)."""
-    model = recipe.make_model(recipe.FULL, 64 * 32 + 1)
+    model = recipe.make_model(recipe.RECIPE, 64 * 32 + 1)
     return model, _load_committed(model, path)
 
 
 def load_words_model(path: str | Path = WORDS_MODEL) -> tuple[SCAN, dict[str, Any]]:
     """The committed SCAN (trained with every label of the pool, seed 0) and its meta."""
-    model = SCAN(len(cs.WORDS), recipe.FULL.z_dim)
+    model = SCAN(len(cs.WORDS), recipe.RECIPE.z_dim)
     return model, _load_committed(model, path)
 
 
@@ -234,6 +233,7 @@ def prepare(
         vae = train_sound_model(inputs, settings.vae_epochs, progress=progress)
         if publish:
             meta = {"beta": RECIPE_BETA, "epochs": settings.vae_epochs, "dataset_seed": settings.dataset_seed}
+            meta |= loudness.level_channel_meta(scale, recipe.RECIPE.level_gain)
             save_checkpoint(vae, SOUND_MODEL, half=True, **meta)
             vae, _ = load_sound_model()
     else:
@@ -289,7 +289,7 @@ def imagined_logmels(
     z = (mu[:, None] + torch.exp(0.5 * logvar[:, None]) * eps).reshape(-1, mu.shape[1])
     shape = setup.features.shape[1:]
     logmels = loudness.from_level_channel(
-        setup.vae.decode(z), shape, setup.scale, level_gain=recipe.FULL.level_gain
+        setup.vae.decode(z), shape, setup.scale, level_gain=recipe.RECIPE.level_gain
     )
     return logmels.reshape(len(mu), n_samples, *shape)
 
@@ -615,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--publish", action="store_true", help="also rewrite the committed checkpoints (never with --fast)"
     )
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
     settings, fast = pick_settings(args, FAST, FULL)
     if args.publish and fast:
@@ -623,11 +624,15 @@ def main(argv: list[str] | None = None) -> int:
         args.out = (
             data_dir() / "scan_compositional_fast.csv" if fast else RESULTS_DIR / "scan_compositional.csv"
         )
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     start = time.process_time()
     frame = run(settings, retrain=not fast, publish=args.publish)
-    path = write_csv(frame, args.out)
-    operators = write_csv(operator_results(settings), args.out.with_name(args.out.stem + "_operators.csv"))
+    path = write_csv(frame, args.out, float_format=FLOAT_FORMAT)
+    operators = write_csv(
+        operator_results(settings),
+        args.out.with_name(args.out.stem + "_operators.csv"),
+        float_format=FLOAT_FORMAT,
+    )
     print(f"{path}: {len(frame)} rows; {operators}; {time.process_time() - start:.0f} CPU seconds")
     return 0
 

@@ -7,6 +7,9 @@ at 16 kHz costs about 43 kB of page.
 Sounds that are compared play at **one fixed gain**: a grid of players (:func:`player_grid`) scales
 all its clips by the same factor (:func:`common_gain`, the loudest clip's peak to :data:`PEAK`), never
 each clip to its own peak, or a change of loudness between clips could not be heard.
+
+Pages with dozens of players stay small with :func:`for_the_page` (first used in
+chapters/01_toy_dataset.ipynb): clips resampled to 8 kHz and cut short before they are embedded.
 """
 
 from __future__ import annotations
@@ -68,6 +71,24 @@ def common_gain(clips: Sequence[object], peak: float = PEAK) -> float:
 def at_gain(clip: object, gain: float) -> np.ndarray:
     """``clip`` multiplied by ``gain``, limited to [-1, 1]: the samples a fixed-gain player embeds."""
     return np.clip(np.asarray(clip, dtype=np.float64) * gain, -1.0, 1.0)
+
+
+def for_the_page(audio: np.ndarray, sr: int, target_sr: int = 8000, seconds: float = 0.6) -> np.ndarray:
+    """Resample clips ``[..., samples]`` to ``target_sr`` and cut them to ``seconds``: small enough to embed.
+
+    A page with dozens of players stays small (0.6 s at 8 kHz is about 13 kB of page per clip).
+    """
+    import librosa
+
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim < 1 or audio.shape[-1] < 2:
+        raise ValueError(f"audio must be [..., samples] with at least 2 samples, got shape {audio.shape}.")
+    if target_sr <= 0 or seconds <= 0 or sr <= 0:
+        raise ValueError("sr, target_sr and seconds must be positive.")
+    resampled = (
+        librosa.resample(audio, orig_sr=sr, target_sr=target_sr, axis=-1) if target_sr != sr else audio
+    )
+    return resampled[..., : int(round(seconds * target_sr))]
 
 
 def player_grid(

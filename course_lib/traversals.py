@@ -1,8 +1,9 @@
 """Latent traversals you can see and hear: decode a line through one latent, plot it, listen, measure it.
 
-Taught in chapters/03_1_beta_vae.ipynb (Q3 and Q5); chapters/03_2_pitch_and_loudness.ipynb and chapter 4
-reuse it. A *traversal* starts from a base code (for instance the mean code of one clip), moves ONE latent
-dimension through a range of values while the others stay fixed, and decodes every step.
+Taught in chapters/03_1_beta_vae.ipynb (Q3 and Q5); :mod:`course_lib.listening` (chapters 3 and 4) builds
+its listening test on it. A *traversal* starts from a base code (for instance the mean code of one
+clip), moves ONE latent dimension through a range of values while the others stay fixed, and decodes
+every step.
 Three views of the same traversal:
 
 * :func:`decode_traversals` -> spectrogram frames ``[dims, steps, mels, frames]``, drawn by
@@ -11,9 +12,8 @@ Three views of the same traversal:
 * :func:`descriptor_curves` -> the audio measured back with :func:`course_lib.descriptors.measure`
   (f0, level, centroid, HNR...), one curve per latent: which factor does this latent control?
 
-and chapter 3's listening test, shared with chapter 4 so that one model gives one answer:
-:func:`factor_latent_audio` traverses the latent that carries each chosen factor (pitch, level) and
-:func:`audible_changes` measures each traversal and applies :func:`passes_listening_test`.
+Clips go onto a page through :func:`course_lib.audio.for_the_page`; the latents are named by the factor
+they share most with by :func:`course_lib.metrics.information.factor_labels`.
 
 Plotting libraries are imported inside the plotting functions only.
 """
@@ -96,24 +96,6 @@ def traversal_audio(
     return clips.reshape(frames.shape[0], frames.shape[1], -1)
 
 
-def for_the_page(audio: np.ndarray, sr: int, target_sr: int = 8000, seconds: float = 0.6) -> np.ndarray:
-    """Resample clips ``[..., samples]`` to ``target_sr`` and cut them to ``seconds``: small enough to embed.
-
-    A page with dozens of players stays small (0.6 s at 8 kHz is about 13 kB of page per clip).
-    """
-    import librosa
-
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim < 1 or audio.shape[-1] < 2:
-        raise ValueError(f"audio must be [..., samples] with at least 2 samples, got shape {audio.shape}.")
-    if target_sr <= 0 or seconds <= 0 or sr <= 0:
-        raise ValueError("sr, target_sr and seconds must be positive.")
-    resampled = (
-        librosa.resample(audio, orig_sr=sr, target_sr=target_sr, axis=-1) if target_sr != sr else audio
-    )
-    return resampled[..., : int(round(seconds * target_sr))]
-
-
 def check_grid(
     array: np.ndarray, name: str, trailing: str, values: Sequence[float], dim_labels: Sequence[str]
 ) -> tuple[int, int]:
@@ -169,182 +151,6 @@ def curve_ranges(curves: pd.DataFrame, descriptors: Sequence[str] = DEFAULT_DESC
         raise ValueError(f"curves lacks the columns {missing}.")
     grouped = curves.groupby("latent", sort=False)[list(descriptors)]
     return grouped.max() - grouped.min()
-
-
-def audible_change(curve: pd.DataFrame) -> dict[str, float | bool]:
-    """What one latent's traversal does to pitch and loudness, from its rows of :func:`descriptor_curves`.
-
-    ``f0_octaves``: log2 of the highest over the lowest measured f0 (pYIN; unvoiced steps skipped);
-    ``f0_monotonic``: True when every voiced step moves f0 the same way (steps under 10 cents count
-    as no move, and a curve without any move is not monotonic); ``f0_span_cents``: the same span in
-    cents; ``level_span_db``: highest minus lowest RMS level; ``voiced``: the fraction of steps with a
-    pitch. Rows are taken in ``step`` order.
-    """
-    missing = [c for c in ("step", "f0_hz", "rms_db") if c not in curve.columns]
-    if missing:
-        raise ValueError(f"curve lacks the columns {missing} (one latent's rows of descriptor_curves).")
-    if "latent" in curve.columns and curve["latent"].nunique() > 1:
-        raise ValueError("curve must hold the rows of one latent only.")
-    ordered = curve.sort_values("step")
-    f0 = ordered["f0_hz"].to_numpy(dtype=np.float64)
-    voiced = f0[np.isfinite(f0) & (f0 > 0)]
-    cents = 1200 * np.log2(voiced / voiced[0]) if len(voiced) else np.zeros(0)
-    moves = np.diff(cents)
-    moves = moves[np.abs(moves) >= 10]
-    span = float(cents.max() - cents.min()) if len(cents) else 0.0
-    level = ordered["rms_db"].to_numpy(dtype=np.float64)
-    return {
-        "f0_octaves": span / 1200,
-        "f0_span_cents": span,
-        "f0_monotonic": bool(len(moves) > 0 and (np.all(moves > 0) or np.all(moves < 0))),
-        "level_span_db": float(np.nanmax(level) - np.nanmin(level)),
-        "voiced": float(len(voiced) / len(f0)) if len(f0) else 0.0,
-    }
-
-
-LISTENING_TEST = {
-    "pitch": "f0 one way over >= 1 octave, level within 3 dB",
-    "level": ">= 20 dB, f0 within 50 cents",
-}
-"""The listening test of chapter 3, per role of a latent (:func:`passes_listening_test`)."""
-
-
-def passes_listening_test(role: str, change: dict[str, float | bool]) -> bool:
-    """Does a latent's :func:`audible_change` do its job alone? (:data:`LISTENING_TEST`)
-
-    A ``"pitch"`` latent must move the measured f0 one way over at least an octave with the level
-    within 3 dB; a ``"level"`` latent must move the level by at least 20 dB with f0 within 50 cents.
-    """
-    if role == "pitch":
-        return bool(change["f0_octaves"] >= 1 and change["f0_monotonic"] and change["level_span_db"] <= 3)
-    if role == "level":
-        return bool(change["level_span_db"] >= 20 and change["f0_span_cents"] <= 50)
-    raise ValueError(f"role must be one of {sorted(LISTENING_TEST)}, got {role!r}.")
-
-
-@torch.no_grad()
-def factor_traversals(
-    decode: Callable[[torch.Tensor], torch.Tensor],
-    codes: np.ndarray,
-    mi: np.ndarray,
-    factor_names: Sequence[str],
-    factors: Sequence[str],
-    base: np.ndarray,
-    n_steps: int = 7,
-) -> tuple[np.ndarray, list[int]]:
-    """Decoded traversals of the latent that carries each of ``factors``, and those latents.
-
-    For each factor, the latent of highest normalised mutual information with it (``mi``
-    [latents, factors]) moves from ``base`` across the range its ``codes`` [N, latents] take (1st to
-    99th percentile) in ``n_steps``; ``decode(z [M, latents])`` gives the log-mels. Returns the
-    log-mels ``[len(factors), n_steps, mels, frames]`` and the latent of each factor.
-    """
-    codes = np.asarray(codes, dtype=np.float64)
-    mi = np.asarray(mi, dtype=np.float64)
-    if codes.ndim != 2 or mi.shape != (codes.shape[1], len(factor_names)):
-        raise ValueError(
-            f"codes must be [N, latents] and mi [latents, {len(factor_names)} factors], "
-            f"got {codes.shape} and {mi.shape}."
-        )
-    unknown = [f for f in factors if f not in factor_names]
-    if unknown:
-        raise ValueError(f"unknown factors {unknown}; the factors are {list(factor_names)}.")
-    dims = [int(mi[:, list(factor_names).index(f)].argmax()) for f in factors]
-    z = np.concatenate(
-        [traversal_codes(base, [d], np.linspace(*np.percentile(codes[:, d], [1, 99]), n_steps)) for d in dims]
-    )
-    decoded = np.asarray(decode(torch.as_tensor(z.reshape(-1, z.shape[-1]), dtype=torch.float32)))
-    return decoded.reshape(len(dims), n_steps, *decoded.shape[1:]), dims
-
-
-def audible_changes(
-    clips: np.ndarray, sr: int, labels: Sequence[str], roles: Sequence[str], source: str
-) -> list[dict]:
-    """:func:`audible_change` of each row of ``clips`` [rows, steps, samples], with the listening test.
-
-    One dict per row: ``source``, ``role`` (``"pitch"`` or ``"level"``), ``latent`` (its label), the
-    measurements of :func:`audible_change` and ``passes`` (:func:`passes_listening_test`).
-    """
-    if len(roles) != len(labels):
-        raise ValueError(f"need one role per label, got {len(roles)} roles and {len(labels)} labels.")
-    clips = np.asarray(clips)
-    curves = descriptor_curves(clips, sr, np.arange(clips.shape[1]), labels)
-    n_steps = clips.shape[1]
-    rows = []
-    for d, (label, role) in enumerate(zip(labels, roles, strict=True)):  # by position: labels may repeat
-        change = audible_change(curves.iloc[d * n_steps : (d + 1) * n_steps])
-        rows.append({"source": source, "role": role, "latent": label, **change})
-        rows[-1]["passes"] = passes_listening_test(role, change)
-    return rows
-
-
-def factor_latent_audio(
-    model: nn.Module,
-    dataset,
-    factors: Sequence[str] = ("f0", "level"),
-    n_codes: int = 10_000,
-    n_steps: int = 7,
-    seed: int = 0,
-) -> tuple[np.ndarray, list[str]]:
-    """Griffin-Lim audio of the traversal of the latent that carries each of ``factors``, and its label.
-
-    Chapter 3's listening protocol, shared by chapters 3 and 4 so that one model gives one answer:
-    ``model`` (log-mels in, log-mels out: ``encode`` and ``decode``, e.g. a
-    :class:`course_lib.loudness.LevelChannelModel`) encodes ``n_codes`` sounds of ``dataset`` drawn
-    with ``seed``; the normalised mutual information of those codes with the factors picks each
-    factor's latent; :func:`factor_traversals` moves it from the code of the grid's middle sound
-    across its 1st to 99th percentile in ``n_steps``. Returns clips ``[len(factors), n_steps,
-    samples]`` at ``dataset.sr`` and labels such as ``"z3 ~ f0 (0.63)"`` (:func:`factor_labels`).
-    """
-    from course_lib.latents import mean_codes
-    from course_lib.metrics import mutual_information_matrix
-
-    space = dataset.factor_space
-    rows = np.sort(
-        np.random.default_rng(seed).choice(len(dataset), size=min(n_codes, len(dataset)), replace=False)
-    )
-    codes = mean_codes(model, dataset.features[rows])
-    mi = mutual_information_matrix(codes, dataset.latents_classes[rows], normalise=True)
-    middle = int(space.classes_to_index(space.middle_classes()))
-    base = mean_codes(model, dataset.features[[middle]])[0]
-    decoded, dims = factor_traversals(model.decode, codes, mi, space.names, factors, base, n_steps)
-    return traversal_audio(decoded, **dataset.logmel_settings()), factor_labels(mi, space.names, dims)
-
-
-def latent_factor_table(mi: np.ndarray, factor_names: Sequence[str], dim_labels: Sequence[str] | None = None):
-    """For each latent: the factor it shares the most normalised mutual information with, and the gap.
-
-    ``mi`` is [latents, factors] (e.g. ``metrics.mutual_information_matrix(..., normalise=True)``).
-    Returns a DataFrame with ``best_factor``, ``mi`` (its value) and ``gap`` (minus the second best).
-    """
-    mi = np.asarray(mi, dtype=np.float64)
-    if mi.ndim != 2 or mi.shape[1] != len(factor_names) or mi.shape[1] < 2:
-        raise ValueError(f"mi must be [latents, {len(factor_names)} >= 2 factors], got {mi.shape}.")
-    labels = list(dim_labels) if dim_labels is not None else [f"z{d}" for d in range(mi.shape[0])]
-    if len(labels) != mi.shape[0]:
-        raise ValueError(f"need {mi.shape[0]} latent labels, got {len(labels)}.")
-    ordered = np.sort(mi, axis=1)
-    best = mi.argmax(axis=1)
-    return pd.DataFrame(
-        {
-            "best_factor": [factor_names[k] for k in best],
-            "mi": ordered[:, -1],
-            "gap": ordered[:, -1] - ordered[:, -2],
-        },
-        index=pd.Index(labels, name="latent"),
-    )
-
-
-def factor_labels(mi: np.ndarray, factor_names: Sequence[str], dims: Sequence[int]) -> list[str]:
-    """Labels such as ``"z3 ~ tilt (0.62)"`` for the latents ``dims``: the factor each shares most with.
-
-    ``mi`` is the normalised [latents, factors] information matrix of :func:`latent_factor_table`; the
-    number in brackets is that normalised mutual information (1: the latent determines the factor).
-    """
-    table = latent_factor_table(mi, factor_names)
-    if any(not 0 <= int(d) < len(table) for d in dims):
-        raise ValueError(f"dims must index the {len(table)} latents of mi, got {list(dims)}.")
-    return [f"z{int(d)} ~ {table.best_factor.iloc[int(d)]} ({table.mi.iloc[int(d)]:.2f})" for d in dims]
 
 
 def plot_traversal_grid(

@@ -111,3 +111,15 @@ def test_common_gain_keeps_silence_and_checks_peak():
     assert audio.common_gain([np.full(4, -0.5), np.full(2, 0.25)], peak=0.5) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="peak"):
         audio.common_gain([np.ones(3)], peak=1.5)
+
+
+def test_for_the_page_resamples_and_cuts():
+    sr = 16000
+    t = np.arange(sr) / sr
+    clips = np.stack([np.sin(2 * np.pi * 440 * t)] * 2)[None]  # [1, 2, 16000]
+    short = audio.for_the_page(clips, sr, target_sr=8000, seconds=0.5)
+    assert short.shape == (1, 2, 4000)
+    spectrum = np.abs(np.fft.rfft(short[0, 0]))
+    assert abs(np.argmax(spectrum) * 8000 / 4000 - 440) <= 2
+    with pytest.raises(ValueError, match="positive"):
+        audio.for_the_page(clips, sr, seconds=0)

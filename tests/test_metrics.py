@@ -428,3 +428,22 @@ def test_beta_vae_loss_self_check_seeds_the_noise_and_catches_a_missing_capacity
 
     with pytest.raises(SelfCheckFailed, match="(?s)trial 4 of 5.*capacity"):
         ch03.check_beta_vae_loss(ignores_capacity, _TinyVAE, example, reference=_stand_in_loss)
+
+
+def test_latent_factor_table_picks_the_best_factor_and_the_gap():
+    mi = np.array([[0.9, 0.1, 0.0], [0.2, 0.25, 0.6]])
+    table = metrics.latent_factor_table(mi, ["f0", "level", "tilt"])
+    assert list(table.best_factor) == ["f0", "tilt"]
+    np.testing.assert_allclose(table.gap, [0.8, 0.35])
+    with pytest.raises(ValueError, match="factors"):
+        metrics.latent_factor_table(mi, ["f0", "level"])
+
+
+def test_factor_labels_name_each_latent_by_its_most_informative_factor():
+    mi = np.array([[0.1, 0.7], [0.6, 0.2], [0.0, 0.05]])
+    assert metrics.factor_labels(mi, ["pitch", "level"], [1, 0]) == [
+        "z1 ~ pitch (0.60)",
+        "z0 ~ level (0.70)",
+    ]
+    with pytest.raises(ValueError, match="dims"):
+        metrics.factor_labels(mi, ["pitch", "level"], [3])

@@ -5,7 +5,8 @@ disentanglement_lib (Locatello et al. 2019); each module docstring says what the
 where we depart from that library:
 
 * :mod:`~course_lib.metrics.information`: :func:`mutual_information_matrix` and :func:`mig`
-  (Mutual Information Gap, Chen et al. 2018).
+  (Mutual Information Gap, Chen et al. 2018); :func:`latent_factor_table` and :func:`factor_labels` name
+  each latent by the factor it shares most with.
 * :mod:`~course_lib.metrics.predictive`: :func:`dci` (Eastwood & Williams 2018) and :func:`sap`
   (Kumar et al. 2018).
 * :mod:`~course_lib.metrics.interventional`: :func:`beta_vae_score` (Higgins et al. 2017) and
@@ -15,7 +16,13 @@ where we depart from that library:
 """
 
 from course_lib.metrics.disentanglement import DISENTANGLEMENT_LIB, FAST, MetricSettings, evaluate_all
-from course_lib.metrics.information import histogram_discretise, mig, mutual_information_matrix
+from course_lib.metrics.information import (
+    factor_labels,
+    histogram_discretise,
+    latent_factor_table,
+    mig,
+    mutual_information_matrix,
+)
 from course_lib.metrics.interventional import beta_vae_score, factor_vae_score, representation_from_codes
 from course_lib.metrics.predictive import dci, sap
 
@@ -26,8 +33,10 @@ __all__ = [
     "beta_vae_score",
     "dci",
     "evaluate_all",
+    "factor_labels",
     "factor_vae_score",
     "histogram_discretise",
+    "latent_factor_table",
     "mig",
     "mutual_information_matrix",
     "representation_from_codes",

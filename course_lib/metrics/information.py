@@ -1,6 +1,7 @@
-"""Mutual information between code dimensions and factors, and the Mutual Information Gap (MIG).
+"""Mutual information between code dimensions and factors, the Mutual Information Gap (MIG), MI tables.
 
-Taught in chapters/03_1_beta_vae.ipynb (the factor x latent heatmap and the MIG exercise).
+Taught in chapters/03_1_beta_vae.ipynb (the factor x latent heatmap, the MIG exercise, and the labels
+``"z3 ~ f0 (0.63)"`` of the traversals heard there: :func:`latent_factor_table`, :func:`factor_labels`).
 
 MIG (Chen et al. 2018, as computed by disentanglement_lib): discretise every code dimension into
 ``n_bins`` equal-width bins, estimate the mutual information I(z_d; v_k) of each binned dimension with
@@ -22,7 +23,10 @@ What the score does and does not depend on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import pandas as pd
 from sklearn.metrics import mutual_info_score
 
 from course_lib.metrics._inputs import codes_and_factors, positive_int, require_varying_factors
@@ -92,3 +96,41 @@ def mig(codes: np.ndarray, factors: np.ndarray, n_bins: int = 20) -> dict:
     top_two = np.sort(matrix, axis=0)[-2:, :]
     per_factor = (top_two[1] - top_two[0]) / factor_entropies(factors)
     return {"score": float(np.mean(per_factor)), "per_factor": per_factor}
+
+
+def latent_factor_table(
+    mi: np.ndarray, factor_names: Sequence[str], dim_labels: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """For each latent: the factor it shares the most normalised mutual information with, and the gap.
+
+    ``mi`` is [latents, factors] (e.g. ``mutual_information_matrix(..., normalise=True)``).
+    Returns a DataFrame with ``best_factor``, ``mi`` (its value) and ``gap`` (minus the second best).
+    """
+    mi = np.asarray(mi, dtype=np.float64)
+    if mi.ndim != 2 or mi.shape[1] != len(factor_names) or mi.shape[1] < 2:
+        raise ValueError(f"mi must be [latents, {len(factor_names)} >= 2 factors], got {mi.shape}.")
+    labels = list(dim_labels) if dim_labels is not None else [f"z{d}" for d in range(mi.shape[0])]
+    if len(labels) != mi.shape[0]:
+        raise ValueError(f"need {mi.shape[0]} latent labels, got {len(labels)}.")
+    ordered = np.sort(mi, axis=1)
+    best = mi.argmax(axis=1)
+    return pd.DataFrame(
+        {
+            "best_factor": [factor_names[k] for k in best],
+            "mi": ordered[:, -1],
+            "gap": ordered[:, -1] - ordered[:, -2],
+        },
+        index=pd.Index(labels, name="latent"),
+    )
+
+
+def factor_labels(mi: np.ndarray, factor_names: Sequence[str], dims: Sequence[int]) -> list[str]:
+    """Labels such as ``"z3 ~ tilt (0.62)"`` for the latents ``dims``: the factor each shares most with.
+
+    ``mi`` is the normalised [latents, factors] information matrix of :func:`latent_factor_table`; the
+    number in brackets is that normalised mutual information (1: the latent determines the factor).
+    """
+    table = latent_factor_table(mi, factor_names)
+    if any(not 0 <= int(d) < len(table) for d in dims):
+        raise ValueError(f"dims must index the {len(table)} latents of mi, got {list(dims)}.")
+    return [f"z{int(d)} ~ {table.best_factor.iloc[int(d)]} ({table.mi.iloc[int(d)]:.2f})" for d in dims]

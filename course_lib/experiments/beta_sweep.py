@@ -16,7 +16,7 @@ command-line options override single fields): beta in {1, 4, 16, 32, 64} x seeds
 50,000 of the 54,000 clips (2,000 of the rest held out), about 3.5 CPU minutes per run, 50 in all on one
 thread. Every run is seeded by its own (beta, seed), so subsets (``--seeds 0 --betas 1 4``) can run in
 parallel processes and their rows are the rows the whole sweep writes. The chapter trains its own live
-models with :func:`train_model` and scores them with :func:`score`, the functions that make a row here.
+models with :func:`train_model` and scores them with :func:`course_lib.recipe.score`, as a row here is.
 
 Effective beta. The reconstruction term is summed over the 64 x 32 = 2,048 feature values and the KL over
 the latents, both averaged over the batch (:mod:`course_lib.losses`). With a Gaussian decoder of fixed

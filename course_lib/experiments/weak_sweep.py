@@ -15,8 +15,10 @@ minutes; the level-channel half is the beta_vae rows of ``results/weak_sweep.csv
     python -m course_lib.experiments.weak_sweep --publish-chosen beta_vae
     # -> results/checkpoints/<inputs>/beta_vae.pt, the median-MIG seed of each half, for listening
 
-The inputs (:attr:`Settings.inputs`, :func:`make_inputs`) are :func:`course_lib.loudness.level_channel_inputs`
-of the default grid: the 64 x 32 log-mel relative to each clip's level (floor 55 dB below it) and the
+The recipe, its models, losses, scoring and loaders live in :mod:`course_lib.recipe`. The inputs
+(:attr:`Settings.inputs`, :func:`course_lib.recipe.make_inputs`) are
+:func:`course_lib.loudness.level_channel_inputs` of the default grid: the 64 x 32 log-mel relative to
+each clip's level (floor 55 dB below it) and the
 standardised level, times 4 (so that the decoder's error on it weighs like 16 values), as one more
 value; with ``--inputs logmel``, the plain 64 x 32 log-mels instead (everything else unchanged). The
 model is an MLP VAE (two ReLU layers of 256, 10 latents, Gaussian decoder with standard deviation 0.1)
@@ -38,13 +40,15 @@ The first four run at one beta each (chosen from short trial runs); ``gvae_known
 the most supervision, at three (2, 4, 8), the one of highest mean MIG being the one the chapter shows.
 
 Each epoch sees 54,000 sounds or pairs. Every run encodes the whole grid to its mean codes and is scored
-with the same metrics and settings as :mod:`course_lib.experiments.beta_sweep` (its :func:`score`);
+with the same metrics as :mod:`course_lib.experiments.beta_sweep` (:func:`course_lib.recipe.score`), with
+the sample counts of :attr:`Settings.metric_settings` (:data:`course_lib.recipe.SWEEP_METRICS`; ``FAST``:
+the metrics' small ones);
 reconstruction and KL are measured on 2,000 sounds of the grid (seen in training, since every sound is).
 One CSV row per (model, beta, seed); each finished run is merged into the file under a lock, so
 ``--models``/``--betas``/``--seeds`` subsets can run in parallel processes. Every run also leaves its
 checkpoint in the data folder; ``--publish`` then copies two of them into
 ``results/checkpoints/<model>.pt`` (float16 weights, loaded back to float32 by
-:func:`load_published`): for the best model without labels and
+:func:`course_lib.recipe.load_published`): for the best model without labels and
 the best model with pairs (highest mean MIG over the seeds at the model's best beta), the run whose
 MIG is the median of its seeds.
 """

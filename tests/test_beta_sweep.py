@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import latents
+from course_lib import latents, recipe
 from course_lib.experiments import beta_sweep
 
 
@@ -29,7 +29,7 @@ def test_train_encode_and_held_out_terms_on_tiny_data():
     assert len(history) == 2 and history[-1]["kl"] >= 0
     codes = latents.mean_codes(model, x.numpy(), batch_size=20)
     assert codes.shape == (64, 3) and codes.dtype == np.float64
-    terms = beta_sweep.held_out_terms(model, x[:10])
+    terms = recipe.held_out_terms(model, x[:10])
     assert set(terms) == {"recon", "kl", "mse", "kl_per_dim"} and len(terms["kl_per_dim"]) == 3
     assert terms["kl"] == pytest.approx(sum(terms["kl_per_dim"]), rel=1e-5)
     # the same seed gives the same model
@@ -70,6 +70,6 @@ def test_run_one_makes_the_row_that_score_makes(tmp_path, monkeypatch):
     assert (row["beta"], row["seed"], row["epochs"], row["train_size"]) == (4.0, 0, 1, 300)
     _, test_rows = beta_sweep.split_indices(len(dataset), 300, 100, seed=0)
     codes = latents.mean_codes(model, dataset.features)
-    again = beta_sweep.score(model, codes, dataset, dataset.tensors(test_rows)[0], tiny, seed=0)
+    again = recipe.score(model, codes, dataset, dataset.tensors(test_rows)[0], tiny, seed=0)
     assert {k: row[k] for k in again} == again  # the chapter's live rows are the sweep's rows
     assert 0 <= row["active_dims"] <= settings.z_dim and np.isfinite(row["mig"])

@@ -46,12 +46,7 @@ from course_lib.files import write_csv
 from course_lib.losses import make_vae_loss
 from course_lib.metrics import MetricSettings
 from course_lib.models.vae import VAE, mlp_vae
-from course_lib.recipe import (
-    LIVE_METRICS,  # noqa: F401 (chapters 3.1 and 3.2 call it here)
-    SWEEP_METRICS,
-    held_out_terms,  # noqa: F401 (chapter 3.1 and sheet 3 call it here)
-    score,
-)
+from course_lib.recipe import SWEEP_METRICS, score
 from course_lib.train import History, fit
 
 

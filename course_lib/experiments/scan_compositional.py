@@ -121,9 +121,9 @@ def held_out(symbols: np.ndarray) -> np.ndarray:
     return (k[:, i["bell"]] & k[:, i["wet"]]) | (k[:, i["flute"]] & k[:, i["gong"]])
 
 
-def sound_inputs(features: np.ndarray) -> torch.Tensor:
-    """Chapter 3's inputs: relative log-mel and the standardised level (gain 4), ``[N, 2049]``."""
-    return loudness.level_channel_inputs(features, level_gain=recipe.RECIPE.level_gain)
+def sound_inputs(features: np.ndarray, level_gain: float) -> torch.Tensor:
+    """Chapter 3's inputs: relative log-mel and the standardised level times ``level_gain``, ``[N, 2049]``."""
+    return loudness.level_channel_inputs(features, level_gain=level_gain)
 
 
 def train_sound_model(inputs: torch.Tensor, epochs: int, seed: int = 0, progress: bool = True) -> VAE:
@@ -170,7 +170,8 @@ class Setup:
     ``mu``/``logvar`` [N, z]: the sound model's posterior of every sound; ``readings``: the true
     readings (:func:`course_lib.scan.readings.true_readings`); ``pool``/``test``/``held``: row indices;
     ``phrases``: k-hot phrases per set, ``seen`` (drawn from pool sounds) and ``novel`` (from held-out
-    sounds); ``scale``: the level standardisation that turns decoded codes back into log-mels.
+    sounds); ``scale`` and ``level_gain``: the level channel's standardisation and gain (the sound
+    model's own), which turn decoded codes back into log-mels.
     """
 
     features: np.ndarray
@@ -178,6 +179,7 @@ class Setup:
     readings: pd.DataFrame
     vae: VAE
     scale: loudness.LevelScale
+    level_gain: float
     mu: torch.Tensor
     logvar: torch.Tensor
     pool: np.ndarray
@@ -227,17 +229,19 @@ def prepare(
         raise ValueError("publish=True writes a retrained sound model: give retrain=True too.")
     data = cs.load_composed_sounds(settings.dataset_seed, verbose=progress)
     features, symbols = data.features.astype(np.float32), data.symbols
-    inputs = sound_inputs(features)
     scale = loudness.level_scale(features)
     if retrain:
-        vae = train_sound_model(inputs, settings.vae_epochs, progress=progress)
+        level_gain = recipe.RECIPE.level_gain
+        vae = train_sound_model(sound_inputs(features, level_gain), settings.vae_epochs, progress=progress)
         if publish:
             meta = {"beta": RECIPE_BETA, "epochs": settings.vae_epochs, "dataset_seed": settings.dataset_seed}
-            meta |= loudness.level_channel_meta(scale, recipe.RECIPE.level_gain)
+            meta |= loudness.level_channel_meta(scale, level_gain)
             save_checkpoint(vae, SOUND_MODEL, half=True, **meta)
             vae, _ = load_sound_model()
     else:
-        vae, _ = load_sound_model()
+        vae, meta = load_sound_model()
+        level_gain = meta["level_gain"]  # saved with the model (course_lib.loudness.level_channel_meta)
+    inputs = sound_inputs(features, level_gain)
     mu, logvar = posterior(vae, inputs)
     rng = np.random.default_rng(settings.dataset_seed)
     held = np.flatnonzero(held_out(symbols))
@@ -254,6 +258,7 @@ def prepare(
         readings=readings.true_readings(symbols),
         vae=vae,
         scale=scale,
+        level_gain=level_gain,
         mu=mu,
         logvar=logvar,
         pool=pool,
@@ -289,7 +294,7 @@ def imagined_logmels(
     z = (mu[:, None] + torch.exp(0.5 * logvar[:, None]) * eps).reshape(-1, mu.shape[1])
     shape = setup.features.shape[1:]
     logmels = loudness.from_level_channel(
-        setup.vae.decode(z), shape, setup.scale, level_gain=recipe.RECIPE.level_gain
+        setup.vae.decode(z), shape, setup.scale, level_gain=setup.level_gain
     )
     return logmels.reshape(len(mu), n_samples, *shape)
 

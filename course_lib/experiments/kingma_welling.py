@@ -243,14 +243,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast", action="store_true", help="the FAST settings: two Nz, 3 epochs, k=10")
     parser.add_argument("--subset", action="store_true", help="the SUBSET settings (4,000 digits)")
     parser.add_argument("--source", choices=("full", "subset", "auto"), help="which MNIST (default full)")
-    parser.add_argument("--epochs", type=int, help=f"training epochs per model (default {FULL.epochs})")
-    parser.add_argument("--long-nz", type=int, help=f"Nz trained longer (default {FULL.long_nz})")
-    parser.add_argument("--long-epochs", type=int, help=f"its epochs (default {FULL.long_epochs})")
-    parser.add_argument("--points", type=int, help=f"log-spaced evaluation points (default {FULL.points})")
-    parser.add_argument("--nz", type=int, nargs="+", help="latent sizes")
+    parser.add_argument(
+        "--epochs", type=positive_int, help=f"training epochs per model (default {FULL.epochs})"
+    )
+    parser.add_argument("--long-nz", type=positive_int, help=f"Nz trained longer (default {FULL.long_nz})")
+    parser.add_argument("--long-epochs", type=positive_int, help=f"its epochs (default {FULL.long_epochs})")
+    parser.add_argument(
+        "--points", type=positive_int, help=f"log-spaced evaluation points (default {FULL.points})"
+    )
+    parser.add_argument("--nz", type=positive_int, nargs="+", help="latent sizes")
     parser.add_argument("--arch", dest="archs", nargs="+", choices=ARCHITECTURES)
-    parser.add_argument("--k", type=int, help=f"importance samples of the IWAE bound (default {FULL.k})")
-    parser.add_argument("--n-eval", type=int, help=f"digits in each evaluation set (default {FULL.n_eval})")
+    parser.add_argument(
+        "--k", type=positive_int, help=f"importance samples of the IWAE bound (default {FULL.k})"
+    )
+    parser.add_argument(
+        "--n-eval", type=positive_int, help=f"digits in each evaluation set (default {FULL.n_eval})"
+    )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help=f"CSV to write (default {DEFAULT_PATH}; fast: data/)")
@@ -260,10 +268,6 @@ def main(argv: list[str] | None = None) -> int:
     default_out = None if fast else DEFAULT_PATHS[full]
     if args.out is None:  # a smoke run never overwrites the committed results
         args.out = str(default_out or data_dir() / "kingma_welling_fast.csv")
-    s = settings
-    sizes = (s.epochs, s.long_epochs, s.points, s.k, s.n_eval, *s.nz)
-    if min(sizes) < 1:
-        parser.error("--epochs, --long-epochs, --points, --k, --n-eval and every --nz must be positive.")
     torch.set_num_threads(args.threads)
     train_x, eval_train, eval_test = load_data(settings.n_eval, settings.seed, settings.source)
     rows: list[dict] = []

@@ -196,11 +196,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="the FAST settings: 2 epochs, k_test=50")
     parser.add_argument("--source", choices=("full", "subset", "auto"), help="which MNIST (default full)")
-    parser.add_argument("--epochs", type=int, help=f"training epochs per model (default {FULL.epochs})")
+    parser.add_argument(
+        "--epochs", type=positive_int, help=f"training epochs per model (default {FULL.epochs})"
+    )
     parser.add_argument("--model", dest="models", nargs="+", choices=tuple(MODELS))
-    parser.add_argument("--k-test", type=int, help=f"samples of the test NLL (default {FULL.k_test})")
-    parser.add_argument("--n-test", type=int, help=f"test digits of the NLL estimate (default {FULL.n_test})")
-    parser.add_argument("--n-eval", type=int, help=f"digits per ELBO evaluation (default {FULL.n_eval})")
+    parser.add_argument(
+        "--k-test", type=positive_int, help=f"samples of the test NLL (default {FULL.k_test})"
+    )
+    parser.add_argument(
+        "--n-test", type=positive_int, help=f"test digits of the NLL estimate (default {FULL.n_test})"
+    )
+    parser.add_argument(
+        "--n-eval", type=positive_int, help=f"digits per ELBO evaluation (default {FULL.n_eval})"
+    )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=None, help=f"CSV to write (default {DEFAULT_PATH}; fast: data/)")
@@ -208,8 +216,6 @@ def main(argv: list[str] | None = None) -> int:
     settings, fast = pick_settings(args, FAST, FULL)
     if args.out is None:  # a smoke run never overwrites the committed results
         args.out = str(data_dir() / "likelihood_fast.csv") if fast else str(DEFAULT_PATH)
-    if min(settings.epochs, settings.k_test, settings.n_test, settings.n_eval) < 1:
-        parser.error("--epochs, --k-test, --n-test and --n-eval must be positive.")
     torch.set_num_threads(args.threads)
     device = default_device()
     source = settings.source

@@ -216,12 +216,17 @@ def test_lesson_reads_in_jupyterlab_as_in_the_book(browser, lesson_lab, lesson, 
     name = lesson.relative_to(REPO_ROOT).as_posix()
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
-        page.goto(f"{base}/lab/tree/{name}?token={token}")
-        cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+        # a workspace of its own, reset: JupyterLab would otherwise restore the lessons opened before
+        workspace = "lesson-" + lesson.stem.replace("_", "-")
+        page.goto(f"{base}/lab/workspaces/{workspace}/tree/{name}?reset&token={token}")
+        panels = page.locator(".jp-NotebookPanel")
+        panels.first.wait_for(state="attached", timeout=PAGE_TIMEOUT_MS)
+        cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
         deadline = time.monotonic() + PAGE_TIMEOUT_MS / 1000
         while cells.count() < len(nb.cells) and time.monotonic() < deadline:
             time.sleep(0.5)
         page.wait_for_timeout(2000)  # let the MyST renderer finish the last cells
+        assert panels.count() == 1, f"{name}: {panels.count()} notebooks open, expected this lesson alone"
         assert cells.count() == len(nb.cells), f"{name}: {cells.count()} of {len(nb.cells)} cells shown"
         problems = []
         for index, cell in enumerate(nb.cells):

@@ -92,15 +92,18 @@ def _check_gain(level_gain: float) -> None:
 def level_channel_inputs(
     features: Tensor | np.ndarray,
     relative_range: float = RELATIVE_RANGE,
-    level_gain: float = 1.0,
+    *,
+    level_gain: float,
     scale: LevelScale | None = None,
 ) -> Tensor:
     """``[clips, values + 1]``: the flattened :func:`relative_features` and the standardised level last.
 
     The level is standardised, then multiplied by ``level_gain``: with a Gaussian decoder of fixed
-    scale, a gain g makes an error on the level cost g^2 times more, as if it were g^2 values.
-    ``scale``: the mean and standard deviation to standardise with (default: those of ``features``;
-    pass a trained model's own to encode new clips the way it was trained).
+    scale, a gain g makes an error on the level cost g^2 times more, as if it were g^2 values. The gain
+    has no default: the recipe's (:attr:`course_lib.recipe.Recipe.level_gain`) is not 1, and a model
+    must be fed the gain it was trained with. ``scale``: the mean and standard deviation to standardise
+    with (default: those of ``features``; pass a trained model's own to encode new clips the way it was
+    trained).
     """
     _check_gain(level_gain)
     x = _as_features(features)
@@ -141,14 +144,15 @@ def from_level_channel(
     shape: tuple[int, ...],
     scale: LevelScale,
     relative_range: float = RELATIVE_RANGE,
-    level_gain: float = 1.0,
+    *,
+    level_gain: float,
 ) -> np.ndarray:
     """From :func:`level_channel_inputs` (or a decoder's output) back to log-mels ``[clips, *shape]``.
 
     The inverse on the values above the floor: relative values are shifted down by
     ``relative_range`` and up by the clip's level (divided by ``level_gain``, de-standardised with
-    ``scale``); the result is clipped to [0, 1]. Used to turn a decoded code into a sound (chapter 3's
-    traversals).
+    ``scale``; ``level_gain`` must be the gain the inputs were made with, so it has no default); the
+    result is clipped to [0, 1]. Used to turn a decoded code into a sound (chapter 3's traversals).
     """
     _check_gain(level_gain)
     relative, level = split_level_channel(_as_features(inputs), shape)
@@ -198,12 +202,16 @@ class LevelChannelModel(nn.Module):
         """q(z|x) of log-mels ``[clips, *shape]``: ``(mu, logvar)``."""
         if tuple(features.shape[1:]) != self.shape:
             raise ValueError(f"features must be [clips, {self.shape}], got {tuple(features.shape)}.")
-        inputs = level_channel_inputs(features, self.relative_range, self.level_gain, self.scale)
+        inputs = level_channel_inputs(
+            features, self.relative_range, level_gain=self.level_gain, scale=self.scale
+        )
         return self.vae.encode(inputs.to(next(self.vae.parameters()).device))
 
     def decode(self, z: Tensor) -> Tensor:
         """Log-mels ``[codes, *shape]`` of the decoder's means (clipped to [0, 1])."""
         decoded = self.vae.decode(z).cpu()
         return torch.from_numpy(
-            from_level_channel(decoded, self.shape, self.scale, self.relative_range, self.level_gain)
+            from_level_channel(
+                decoded, self.shape, self.scale, self.relative_range, level_gain=self.level_gain
+            )
         )

@@ -40,26 +40,26 @@ def test_relative_features_do_not_change_with_a_gain_and_share_one_floor():
 
 def test_level_channel_inputs_append_a_standardised_level():
     x = _clips(n=6)
-    inputs = loudness.level_channel_inputs(x)
+    inputs = loudness.level_channel_inputs(x, level_gain=1.0)
     assert inputs.shape == (6, 8 * 5 + 1)
     assert inputs[:, -1].mean().item() == pytest.approx(0.0, abs=1e-6)
     assert inputs[:, -1].std().item() == pytest.approx(1.0, abs=1e-5)
     # the level channel ranks the clips as their power level does
     assert np.array_equal(np.argsort(inputs[:, -1].numpy()), np.argsort(loudness.power_level(x).numpy()))
     with pytest.raises(ValueError, match="features"):
-        loudness.level_channel_inputs(torch.zeros(5))
+        loudness.level_channel_inputs(torch.zeros(5), level_gain=1.0)
 
 
 def test_from_level_channel_inverts_the_inputs_above_the_floor():
     x = _clips(n=6)  # every value within 55 dB of its clip's level, so nothing is floored
-    inputs = loudness.level_channel_inputs(x)
-    back = loudness.from_level_channel(inputs, (8, 5), loudness.level_scale(x))
+    inputs = loudness.level_channel_inputs(x, level_gain=1.0)
+    back = loudness.from_level_channel(inputs, (8, 5), loudness.level_scale(x), level_gain=1.0)
     assert back.shape == (6, 8, 5) and back.dtype == np.float32
     np.testing.assert_allclose(back, x.numpy(), atol=1e-5)
     # a decoder asking for one more standard deviation of level raises every value by the level's std
     louder = inputs.clone()
     louder[:, -1] += 1.0
-    step = loudness.from_level_channel(louder, (8, 5), loudness.level_scale(x)) - back
+    step = loudness.from_level_channel(louder, (8, 5), loudness.level_scale(x), level_gain=1.0) - back
     np.testing.assert_allclose(step, loudness.level_scale(x).std, atol=1e-5)
     gained = loudness.level_channel_inputs(x, level_gain=4.0)
     torch.testing.assert_close(gained[:, -1], 4.0 * inputs[:, -1])
@@ -69,7 +69,17 @@ def test_from_level_channel_inverts_the_inputs_above_the_floor():
     with pytest.raises(ValueError, match="level_gain must be a positive number"):
         loudness.level_channel_inputs(x, level_gain=0.0)
     with pytest.raises(ValueError, match=r"\[clips, 40 \+ 1\]"):
-        loudness.from_level_channel(inputs[:, :-1], (8, 5), loudness.level_scale(x))
+        loudness.from_level_channel(inputs[:, :-1], (8, 5), loudness.level_scale(x), level_gain=1.0)
+
+
+def test_the_gain_has_no_default():
+    x = _clips(n=3)
+    with pytest.raises(TypeError, match="level_gain"):
+        loudness.level_channel_inputs(x)
+    with pytest.raises(TypeError, match="level_gain"):
+        loudness.from_level_channel(
+            loudness.level_channel_inputs(x, level_gain=4.0), (8, 5), loudness.level_scale(x)
+        )
 
 
 def test_level_scale_of_a_single_level_is_unit():
@@ -85,7 +95,8 @@ def test_level_channel_inputs_with_a_given_scale_standardise_like_the_training_s
     torch.testing.assert_close(inputs[:, -1], expected.to(torch.float32))
     # the clips of the training set get the same inputs with or without their own scale passed
     torch.testing.assert_close(
-        loudness.level_channel_inputs(train, scale=scale), loudness.level_channel_inputs(train)
+        loudness.level_channel_inputs(train, level_gain=4.0, scale=scale),
+        loudness.level_channel_inputs(train, level_gain=4.0),
     )
 
 

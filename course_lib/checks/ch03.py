@@ -308,7 +308,7 @@ def reference_level_channel(
     logmels: torch.Tensor, relative_range: float, gain: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The course's level channel (:mod:`course_lib.loudness`): ``(relative [clips, ...], level [clips])``."""
-    inputs = loudness.level_channel_inputs(logmels, relative_range, gain)
+    inputs = loudness.level_channel_inputs(logmels, relative_range, level_gain=gain)
     return inputs[:, :-1].reshape(logmels.shape), inputs[:, -1]
 
 

@@ -72,6 +72,39 @@ def test_every_command_keeps_the_contract(name, capsys):
     assert not re.search(r"float_format=\"%", source), f"{name} writes floats in a format of its own"
 
 
+COMMAND_ONLY_OPTIONS = {
+    "kingma_welling": {"subset"},
+    "recurrent_vs_mlp": {"restart"},
+    "weak_sweep": {"models", "betas", "publish_chosen"},
+}
+"""Per command, the options besides the contract's and ``--publish`` that are not fields of its settings."""
+
+
+class _Parsed(Exception):
+    """Raised instead of parsing, to hand the parser of a command's ``main`` to the test."""
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_option_is_a_settings_field_or_declared(name, monkeypatch):
+    """What a run is (its seeds, presets, epochs...) lives in ``Settings``, so ``FAST``/``FULL`` hold it."""
+    module = importlib.import_module(f"course_lib.experiments.{name}")
+
+    def hand_over(parser, *args, **kwargs):
+        raise _Parsed(parser)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", hand_over)
+    with pytest.raises(_Parsed) as parsed:
+        module.main([])
+    destinations = {a.dest for a in parsed.value.args[0]._actions} - {"help"}
+    contract = {option.lstrip("-").replace("-", "_") for option in CONTRACT_OPTIONS} | {"publish"}
+    fields = {f.name for f in dataclasses.fields(module.Settings)}
+    others = destinations - contract - fields
+    assert others == COMMAND_ONLY_OPTIONS.get(name, set()), (
+        f"{name}: options {sorted(others)} are not fields of its Settings (make them fields, so that FAST and"
+        " FULL say what runs, or list them in COMMAND_ONLY_OPTIONS)"
+    )
+
+
 @pytest.mark.parametrize("name", COMMANDS)
 def test_no_experiment_imports_another(name):
     tree = ast.parse(Path(importlib.import_module(f"course_lib.experiments.{name}").__file__).read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -15,6 +16,8 @@ from course_lib.models.recurrent import RecurrentAttentionDecoder, RecurrentAtte
 from course_lib.models.vae import MLPDecoder, MLPEncoder
 
 TINY = exp.Settings(
+    presets=("envelope",),
+    seeds=(0,),
     z_dim=3,
     epochs=1,
     mlp_hidden=(8,),
@@ -110,7 +113,7 @@ def test_top_mutual_information_finds_a_copied_factor():
 def test_run_writes_one_row_per_run_and_skips_finished_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))  # dataset and checkpoints: not data/
     out = tmp_path / "results.csv"
-    table = exp.run(["envelope"], ["mlp"], [0], TINY, out, progress=False)
+    table = exp.run(TINY, out, kinds=["mlp"], progress=False)
     assert out.exists() and len(table) == 1
     row = pd.read_csv(out).iloc[0]
     assert (row["preset"], row["model"], row["seed"], row["epochs"]) == ("envelope", "mlp", 0, 1)
@@ -126,11 +129,43 @@ def test_run_writes_one_row_per_run_and_skips_finished_rows(tmp_path, monkeypatc
     ):
         assert np.isfinite(row[key]), key
     assert 0 <= row["mig_attack"] <= 1 and row["kl_active_dims"] <= 3
-    again = exp.run(["envelope"], ["mlp"], [0], TINY, out, progress=False)
+    again = exp.run(TINY, out, kinds=["mlp"], progress=False)
     assert len(again) == 1  # the finished run is not repeated
     assert list((tmp_path / "data" / "checkpoints").glob("ch04_envelope_mlp_*.pt"))
     with pytest.raises(ValueError, match="kind must be one of"):
-        exp.run(["envelope"], ["cnn"], [0], TINY, out, progress=False)
+        exp.run(TINY, out, kinds=["cnn"], progress=False)
+    with pytest.raises(ValueError, match="preset must be one of"):
+        exp.run(dataclasses.replace(TINY, presets=("default",)), out, progress=False)
+
+
+def test_the_command_line_sets_presets_and_seeds_as_settings_fields(tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_FAST", raising=False)
+    calls = []
+    monkeypatch.setattr(exp, "run", lambda settings, out, **kwargs: calls.append((settings, out)) or [])
+    out = str(tmp_path / "runs.csv")
+    exp.main(["--out", out])
+    exp.main(["--presets", "sequence", "--seeds", "1", "2", "--out", out])
+    exp.main(["--fast", "--out", out])
+    exp.main(["--fast", "--seeds", "3", "--out", out])
+    assert [settings for settings, _ in calls] == [
+        exp.FULL,
+        dataclasses.replace(exp.FULL, presets=("sequence",), seeds=(1, 2)),
+        exp.FAST,
+        dataclasses.replace(exp.FAST, seeds=(3,)),
+    ]
+    assert exp.FULL.presets == exp.PRESETS and exp.FULL.seeds == (0, 1, 2)
+    assert exp.FAST.presets == exp.PRESETS[:1] and exp.FAST.seeds == (0,)
+
+
+def test_the_committed_file_was_scored_with_the_reduced_counts():
+    from course_lib import metrics
+
+    assert exp.FULL.metric_settings is metrics.REDUCED
+    assert (metrics.REDUCED.dci_train, metrics.REDUCED.dci_test, metrics.REDUCED.mig_points) == (
+        2000,
+        1000,
+        10000,
+    )
 
 
 def test_the_chapter_pair_is_published_and_loaded_without_training(tmp_path, monkeypatch):

@@ -15,7 +15,13 @@ where we depart from that library:
 * :mod:`~course_lib.metrics.disentanglement`: :func:`evaluate_all`, every score in one flat dict.
 """
 
-from course_lib.metrics.disentanglement import DISENTANGLEMENT_LIB, FAST, MetricSettings, evaluate_all
+from course_lib.metrics.disentanglement import (
+    DISENTANGLEMENT_LIB,
+    FAST,
+    REDUCED,
+    MetricSettings,
+    evaluate_all,
+)
 from course_lib.metrics.information import (
     factor_labels,
     histogram_discretise,
@@ -29,6 +35,7 @@ from course_lib.metrics.predictive import dci, sap
 __all__ = [
     "DISENTANGLEMENT_LIB",
     "FAST",
+    "REDUCED",
     "MetricSettings",
     "beta_vae_score",
     "dci",

@@ -9,8 +9,8 @@ draw their held-out points from a random third of the grid that their training p
 disentanglement_lib draws both sets from the whole dataset, which is harmless on dSprites' 737,280
 images but, on a grid of a few thousand sounds, lets a memorising classifier "predict" test points it
 has seen (random codes then get a DCI informativeness far above chance). Every sample count is a field
-of :class:`MetricSettings`; :data:`DISENTANGLEMENT_LIB` holds that library's defaults and :data:`FAST`
-the reduced counts used by tests and fast notebooks. The caller chooses the settings (a chapter with
+of :class:`MetricSettings`; :data:`DISENTANGLEMENT_LIB` holds that library's defaults and :data:`REDUCED`
+(also named :data:`FAST`) a fifth of its samples. The caller chooses the settings (a chapter with
 ``config.pick(fast=FAST, full=...)``): this module never reads the fast/full switch.
 
 DCI's classifier is a setting too: ``dci_booster="hist"`` (the default, about 25x faster) or
@@ -69,7 +69,7 @@ class MetricSettings:
 DISENTANGLEMENT_LIB = MetricSettings(dci_booster="exact")
 """disentanglement_lib's settings (Locatello et al. 2019, unsupervised study v1), DCI classifier included."""
 
-FAST = MetricSettings(
+REDUCED = MetricSettings(
     beta_vae_train=2000,
     beta_vae_eval=1000,
     factor_vae_train=2000,
@@ -80,7 +80,12 @@ FAST = MetricSettings(
     sap_train=2000,
     sap_test=1000,
 )
-"""Reduced counts for tests and fast notebooks (MIG keeps 10,000 points: it is cheap)."""
+"""disentanglement_lib's parameters with a fifth of its samples (half for FactorVAE's variance; MIG
+keeps 10,000 points: it is cheap). The counts of ``results/recurrent_vs_mlp.csv`` (chapter 4) and of the
+experiments' smoke tests (:data:`FAST`)."""
+
+FAST = REDUCED
+"""The name the tests and the experiments' ``FAST`` settings use for :data:`REDUCED` (the same object)."""
 
 
 def _check_grid(codes_grid: object, classes_grid: object, factor_sizes: Sequence[int]):

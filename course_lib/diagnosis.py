@@ -23,6 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from course_lib.factors import FactorSpace
+from course_lib.validation import (
+    integer,
+    non_negative_int,
+    non_negative_number,
+    positive_int,
+    positive_number,
+)
 
 
 # ------------------------------------------------------------------------------------------- level
@@ -33,8 +40,7 @@ def one_factor_pairs(space: FactorSpace, factor: str, step: int = 1) -> tuple[np
     """
     k = space.index_of(factor)
     size = space.sizes[k]
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 1 <= step <= size - 1:
-        raise ValueError(f"step must be an integer from 1 to {size - 1} for factor {factor!r}, got {step!r}.")
+    step = integer(step, "step", 1, size - 1)
     classes = space.all_classes()
     first = classes[classes[:, k] + step < size]
     a = np.asarray(space.classes_to_index(first), dtype=np.int64)
@@ -53,8 +59,7 @@ def bin_change_fraction(
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim < 2:
         raise ValueError(f"a and b must share one [n, ...] shape, got {a.shape} and {b.shape}.")
-    if not (math.isfinite(threshold) and threshold >= 0):
-        raise ValueError(f"threshold must be a non-negative number, got {threshold!r}.")
+    non_negative_number(threshold, "threshold")
     moved = (np.abs(b - a) > threshold).reshape(len(a), -1)
     if floor is None:
         return moved.mean(1)
@@ -89,8 +94,7 @@ def to_log_frequency(
             f"need 0 < fmin < fmax inside the bands' range {band_freqs[0]:g}..{band_freqs[-1]:g} Hz, "
             f"got fmin={fmin!r}, fmax={fmax!r}."
         )
-    if isinstance(bins_per_octave, bool) or not isinstance(bins_per_octave, int) or bins_per_octave < 1:
-        raise ValueError(f"bins_per_octave must be a positive integer, got {bins_per_octave!r}.")
+    positive_int(bins_per_octave, "bins_per_octave")
     n_bins = int(math.floor(bins_per_octave * math.log2(fmax / fmin))) + 1
     freqs = fmin * 2.0 ** (np.arange(n_bins) / bins_per_octave)
     flat = profile.reshape(-1, len(band_freqs))
@@ -122,8 +126,7 @@ def best_shift(a: np.ndarray, b: np.ndarray, max_shift: int) -> Shift:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim != 1 or a.shape != b.shape:
         raise ValueError(f"a and b must be 1-D profiles of the same length, got {a.shape} and {b.shape}.")
-    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or not 0 <= max_shift:
-        raise ValueError(f"max_shift must be a non-negative integer, got {max_shift!r}.")
+    non_negative_int(max_shift, "max_shift")
     if max_shift > len(a) - 2:
         raise ValueError(f"max_shift must leave at least 2 overlapping bins: at most {len(a) - 2}.")
     corrs = {}
@@ -185,13 +188,10 @@ def effective_beta(
     cross-entropy's curvature at mean p is 1 / (p (1 - p)), so locally it acts as a Gaussian with
     sigma^2 = p (1 - p) (``bernoulli_mean`` p, default 0.5: sigma^2 = 1/4).
     """
-    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be a positive number, got {beta!r}.")
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
+    positive_number(beta, "beta")
+    positive_int(n_bins, "n_bins")
     if likelihood == "gaussian":
-        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be a positive number, got {scale!r}.")
+        positive_number(scale, "scale")
         variance = float(scale) ** 2
     elif likelihood == "bernoulli":
         if not 0 < bernoulli_mean < 1:
@@ -199,8 +199,8 @@ def effective_beta(
         variance = bernoulli_mean * (1 - bernoulli_mean)
     else:
         raise ValueError(f"likelihood must be 'gaussian' or 'bernoulli', got {likelihood!r}.")
-    if z_dim is not None and (isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1):
-        raise ValueError(f"z_dim must be a positive integer or None, got {z_dim!r}.")
+    if z_dim is not None:
+        positive_int(z_dim, "z_dim")
     beta_sse = 2 * variance * beta
     return EffectiveBeta(
         beta=float(beta),

@@ -21,7 +21,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from course_lib.losses import elbo_terms, gaussian_kl
-from course_lib.metrics._inputs import positive_int
+from course_lib.validation import positive_int
 
 ACTIVE_THRESHOLD = 1e-2
 """Burda et al.'s (2015) threshold on A_u = Cov_x(E_q[u]) above which a latent unit counts as active."""

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from course_lib.validation import positive_number
+
 RELATIVE_RANGE: float = 0.55
 """How far below its level a clip's values are kept (0.55 = 55 dB); anything lower reads as the floor."""
 
@@ -85,8 +87,7 @@ def _scale_of(level: Tensor) -> LevelScale:
 
 
 def _check_gain(level_gain: float) -> None:
-    if not (isinstance(level_gain, (int, float)) and level_gain > 0):
-        raise ValueError(f"level_gain must be a positive number, got {level_gain!r}.")
+    positive_number(level_gain, "level_gain")
 
 
 def level_channel_inputs(

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from course_lib.validation import positive_int  # noqa: F401 (re-exported: older imports name it here)
+
 
 def as_codes(codes: object, name: str = "codes") -> np.ndarray:
     """Return ``codes`` as a finite float64 array of shape [N, D] with N >= 2 and D >= 1."""
@@ -87,10 +89,3 @@ def as_rng(rng: np.random.Generator | int) -> np.random.Generator:
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
         return np.random.default_rng(int(rng))
     raise ValueError(f"rng must be a numpy.random.Generator or a non-negative integer seed, got {rng!r}.")
-
-
-def positive_int(value: object, name: str, minimum: int = 1) -> int:
-    """Return ``value`` as an int, raising unless it is an integer >= ``minimum``."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import mutual_info_score
 
-from course_lib.metrics._inputs import codes_and_factors, positive_int, require_varying_factors
+from course_lib.metrics._inputs import codes_and_factors, require_varying_factors
+from course_lib.validation import positive_int
 
 
 def histogram_discretise(codes: np.ndarray, n_bins: int = 20) -> np.ndarray:

@@ -33,7 +33,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from tqdm.auto import tqdm
 
-from course_lib.metrics._inputs import as_codes, as_factor_sizes, as_factors, as_rng, positive_int
+from course_lib.metrics._inputs import as_codes, as_factor_sizes, as_factors, as_rng
+from course_lib.validation import positive_int
 
 Represent = Callable[[np.ndarray], np.ndarray]
 """``represent(classes [n, K] int) -> mean codes [n, D]``."""

@@ -51,7 +51,8 @@ import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.svm import LinearSVC
 
-from course_lib.metrics._inputs import codes_and_factors, positive_int, require_varying_factors
+from course_lib.metrics._inputs import codes_and_factors, require_varying_factors
+from course_lib.validation import positive_int
 
 
 def _hist_gbt_importance(model: HistGradientBoostingClassifier, n_features: int) -> np.ndarray:

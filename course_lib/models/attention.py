@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from course_lib.validation import positive_ints
+
 
 def _check_inputs(query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None) -> None:
     """Raise ``ValueError`` naming the first wrong shape or dtype."""
@@ -58,9 +60,7 @@ class AdditiveAttention(nn.Module):
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int) -> None:
         super().__init__()
-        for name, value in (("query_dim", query_dim), ("key_dim", key_dim), ("attn_dim", attn_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        positive_ints(query_dim=query_dim, key_dim=key_dim, attn_dim=attn_dim)
         self.query_proj = nn.Linear(query_dim, attn_dim, bias=False)
         self.key_proj = nn.Linear(key_dim, attn_dim)
         self.score = nn.Linear(attn_dim, 1, bias=False)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.loudness import split_level_channel
+from course_lib.validation import positive_int
 
 
 def _check(
@@ -33,8 +34,7 @@ def _check(
             f"in_shape {shape} must be divisible by 2**len(channels) = {factor} on both axes "
             f"(each layer halves mels and frames)."
         )
-    if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
-        raise ValueError(f"z_dim must be a positive integer, got {z_dim!r}.")
+    positive_int(z_dim, "z_dim")
     return shape, channels
 
 

@@ -18,13 +18,7 @@ from torch import Tensor, nn
 from course_lib.loudness import split_level_channel
 from course_lib.models.attention import AdditiveAttention
 from course_lib.models.vae import VAE
-
-
-def _positive(**values: int) -> None:
-    """Raise ``ValueError`` unless every keyword is a positive integer."""
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+from course_lib.validation import positive_ints
 
 
 class RecurrentAttentionEncoder(nn.Module):
@@ -43,7 +37,7 @@ class RecurrentAttentionEncoder(nn.Module):
 
     def __init__(self, n_mels: int, hidden: int = 64, z_dim: int = 8, attn_dim: int = 64) -> None:
         super().__init__()
-        _positive(n_mels=n_mels, hidden=hidden, z_dim=z_dim, attn_dim=attn_dim)
+        positive_ints(n_mels=n_mels, hidden=hidden, z_dim=z_dim, attn_dim=attn_dim)
         self.n_mels, self.z_dim = n_mels, z_dim
         self.rnn = nn.GRU(n_mels, hidden, batch_first=True, bidirectional=True)
         self.query = nn.Parameter(torch.randn(attn_dim))
@@ -89,7 +83,7 @@ class RecurrentAttentionDecoder(nn.Module):
         time_dim: int = 16,
     ) -> None:
         super().__init__()
-        _positive(
+        positive_ints(
             z_dim=z_dim,
             n_mels=n_mels,
             frames=frames,
@@ -146,7 +140,7 @@ class LevelChannelFrames(nn.Module):
 
     def __init__(self, n_mels: int, frames: int) -> None:
         super().__init__()
-        _positive(n_mels=n_mels, frames=frames)
+        positive_ints(n_mels=n_mels, frames=frames)
         self.n_mels, self.frames = n_mels, frames
 
     def forward(self, x: Tensor) -> Tensor:

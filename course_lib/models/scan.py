@@ -36,13 +36,7 @@ from torch import Tensor, nn
 from course_lib.composed_sounds import SYMBOL_OPERATORS
 from course_lib.models.vae import reparameterize
 from course_lib.train import History, fit
-
-
-def _positive(**values: int) -> None:
-    """Raise ``ValueError`` unless every keyword is a positive integer."""
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+from course_lib.validation import positive_ints
 
 
 def gaussian_kl_between(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor) -> Tensor:
@@ -80,7 +74,7 @@ class SymbolEncoder(nn.Module):
 
     def __init__(self, n_words: int, z_dim: int, hidden: int = 128) -> None:
         super().__init__()
-        _positive(n_words=n_words, z_dim=z_dim, hidden=hidden)
+        positive_ints(n_words=n_words, z_dim=z_dim, hidden=hidden)
         self.n_words, self.z_dim = n_words, z_dim
         self.body = _mlp(n_words, hidden, 2)
         self.head = nn.Linear(hidden, 2 * z_dim)
@@ -100,7 +94,7 @@ class SymbolDecoder(nn.Module):
 
     def __init__(self, z_dim: int, n_words: int, hidden: int = 128) -> None:
         super().__init__()
-        _positive(n_words=n_words, z_dim=z_dim, hidden=hidden)
+        positive_ints(n_words=n_words, z_dim=z_dim, hidden=hidden)
         self.n_words, self.z_dim = n_words, z_dim
         self.body = _mlp(z_dim, hidden, 2)
         self.head = nn.Linear(hidden, n_words)
@@ -226,7 +220,7 @@ class Recombination(nn.Module):
 
     def __init__(self, n_ops: int = len(SYMBOL_OPERATORS), hidden: int = 32, op_dim: int = 8) -> None:
         super().__init__()
-        _positive(n_ops=n_ops, hidden=hidden, op_dim=op_dim)
+        positive_ints(n_ops=n_ops, hidden=hidden, op_dim=op_dim)
         self.n_ops = n_ops
         self.op_embedding = nn.Embedding(n_ops, op_dim)
         self.body = _mlp(4 + op_dim, hidden, 2)

@@ -30,6 +30,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from course_lib.validation import positive_int
+
 LIKELIHOODS = ("bernoulli", "gaussian")
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "softplus": nn.Softplus, "gelu": nn.GELU}
 
@@ -49,12 +51,6 @@ def _shape(value: int | Sequence[int], name: str) -> tuple[int, ...]:
     if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
         raise ValueError(f"{name} must be a positive int or a sequence of positive ints, got {value!r}.")
     return shape
-
-
-def _positive_int(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return value
 
 
 def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
@@ -83,7 +79,7 @@ class MLPEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.in_shape = _shape(in_shape, "in_shape")
-        self.z_dim = _positive_int(z_dim, "z_dim")
+        self.z_dim = positive_int(z_dim, "z_dim")
         hidden = _shape(tuple(hidden), "hidden") if len(tuple(hidden)) else ()
         n_in = math.prod(self.in_shape)
         self.body = _mlp((n_in, *hidden), activation)
@@ -113,7 +109,7 @@ class MLPDecoder(nn.Module):
         activation: str = "tanh",
     ) -> None:
         super().__init__()
-        self.z_dim = _positive_int(z_dim, "z_dim")
+        self.z_dim = positive_int(z_dim, "z_dim")
         self.out_shape = _shape(out_shape, "out_shape")
         hidden = _shape(tuple(hidden), "hidden") if len(tuple(hidden)) else ()
         self.body = _mlp((self.z_dim, *hidden), activation)
@@ -163,7 +159,7 @@ class VAE(nn.Module):
             z_dim = getattr(encoder, "z_dim", None) or getattr(decoder, "z_dim", None)
             if z_dim is None:
                 raise ValueError("Pass z_dim=...: neither the encoder nor the decoder has a z_dim attribute.")
-        self.z_dim = _positive_int(int(z_dim), "z_dim")
+        self.z_dim = positive_int(int(z_dim), "z_dim")
         self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
         log_scale = torch.tensor(math.log(scale), dtype=torch.float32)
         self.learn_scale = bool(learn_scale) and likelihood == "gaussian"
@@ -209,7 +205,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` codes from the prior N(0, I) and return the mean of p(x|z) for each."""
-        z = torch.randn(_positive_int(n, "n"), self.z_dim, generator=generator, device=self.log_scale.device)
+        z = torch.randn(positive_int(n, "n"), self.z_dim, generator=generator, device=self.log_scale.device)
         return self.mean(self.decode(z))
 
 

@@ -139,6 +139,8 @@ def factor_latent_audio(
     n_codes: int = 10_000,
     n_steps: int = 7,
     seed: int = 0,
+    inputs_of: Callable[[np.ndarray], object] | None = None,
+    to_logmel: Callable[[torch.Tensor], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Griffin-Lim audio of the traversal of the latent that carries each of ``factors``, and its label.
 
@@ -149,14 +151,20 @@ def factor_latent_audio(
     across its 1st to 99th percentile in ``n_steps``. Returns clips ``[len(factors), n_steps,
     samples]`` at ``dataset.sr`` and labels such as ``"z3 ~ f0 (0.63)"``
     (:func:`course_lib.metrics.information.factor_labels`).
+
+    A model with other inputs than log-mels gives ``inputs_of(rows)``, its inputs for rows of
+    ``dataset``, and ``to_logmel(decoded)``, the log-mels of what it decodes (section 3.3's models).
     """
+    if inputs_of is None:
+        inputs_of = dataset.features.__getitem__
+    decode = model.decode if to_logmel is None else (lambda z: to_logmel(model.decode(z)))
     space = dataset.factor_space
     rows = np.sort(
         np.random.default_rng(seed).choice(len(dataset), size=min(n_codes, len(dataset)), replace=False)
     )
-    codes = mean_codes(model, dataset.features[rows])
+    codes = mean_codes(model, inputs_of(rows))
     mi = mutual_information_matrix(codes, dataset.latents_classes[rows], normalise=True)
     middle = int(space.classes_to_index(space.middle_classes()))
-    base = mean_codes(model, dataset.features[[middle]])[0]
-    decoded, dims = factor_traversals(model.decode, codes, mi, space.names, factors, base, n_steps)
+    base = mean_codes(model, inputs_of(np.array([middle])))[0]
+    decoded, dims = factor_traversals(decode, codes, mi, space.names, factors, base, n_steps)
     return traversal_audio(decoded, **dataset.logmel_settings()), factor_labels(mi, space.names, dims)

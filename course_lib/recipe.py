@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -307,21 +307,20 @@ def runs_dir_for(results_path: str | os.PathLike) -> Path:
     return data_dir() / "weak_sweep_runs" / f"{path.stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
 
 
-def merge_results(row: dict[str, Any], path: str | os.PathLike) -> pd.DataFrame:
-    """Merge one run's ``row`` into the CSV at ``path`` (replacing a row with the same model, beta, seed).
+def merge_results(row: dict[str, Any], path: str | os.PathLike, key: Sequence[str] = KEY) -> pd.DataFrame:
+    """Merge one run's ``row`` into the CSV at ``path`` (replacing the row with the same ``key`` values).
 
     Under an exclusive lock and written atomically (float format ``%.8g``), so parallel processes never
-    lose each other's rows. Rows are kept in the order model, beta, seed.
+    lose each other's rows. Rows are kept in the order of ``key`` (models in the order of :data:`MODELS`).
     """
     path = Path(path)
+    key = list(key)
     with exclusive_lock(path):
         frame = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=list(row))
-        same = (
-            (frame["model"] == row["model"]) & (frame["beta"] == row["beta"]) & (frame["seed"] == row["seed"])
-        )
+        same = np.logical_and.reduce([frame[k] == row[k] for k in key])
         frame = pd.concat([frame[~same], pd.DataFrame([row])], ignore_index=True)
         order = {m: i for i, m in enumerate(MODELS)}
-        frame = frame.sort_values(KEY, key=lambda c: c.map(order) if c.name == "model" else c)
+        frame = frame.sort_values(key, key=lambda c: c.map(order) if c.name == "model" else c)
         write_csv(frame.reset_index(drop=True), path, float_format=FLOAT_FORMAT)
     return frame
 
@@ -339,6 +338,22 @@ def chosen_runs(results: pd.DataFrame) -> pd.DataFrame:
         chosen.append(seeds.iloc[(len(seeds) - 1) // 2].copy())
         chosen[-1]["mean_mig"] = mean_mig.max()
     return pd.DataFrame(chosen).reset_index(drop=True)
+
+
+def published_runs(results: pd.DataFrame) -> pd.DataFrame:
+    """The two runs a sweep publishes: the best model without labels and the best with pairs.
+
+    Of the :func:`chosen_runs`, the unsupervised model of highest mean MIG at its chosen beta, then the
+    weakly supervised one (rows of :func:`chosen_runs`).
+    """
+    chosen = chosen_runs(results)
+    picks = []
+    for supervised in (False, True):
+        group = chosen[chosen.model.isin(UNSUPERVISED) != supervised]
+        if group.empty:
+            raise ValueError(f"results hold no {'weakly supervised' if supervised else 'unsupervised'} run.")
+        picks.append(group.loc[group.mean_mig.idxmax()])
+    return pd.DataFrame(picks).reset_index(drop=True)
 
 
 def copy_run(run: Any, runs_dir: str | os.PathLike, destination: Path) -> Path:

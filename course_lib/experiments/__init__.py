@@ -4,6 +4,8 @@
 * ``likelihood`` (chapter 2): Burda et al.'s VAE and IWAE, test log-likelihood with 5,000 samples;
 * ``beta_sweep`` (chapter 3): MLP beta-VAEs over betas and seeds, every disentanglement metric;
 * ``weak_sweep`` (chapter 3): loudness-normalised inputs, beta-VAE against weakly supervised Ada-GVAE;
+* ``pitch_sweep`` (chapter 3.3): probes of each representation, then constant-Q inputs, values weighed
+  alike and a model whose pitch latent transposes, one change at a time;
 * ``recurrent_vs_mlp`` (chapter 4): recurrent-attention against MLP beta-VAEs on temporal presets;
 * ``recipe_networks`` (chapter 4): recurrent and convolutional VAEs trained with chapter 3's recipe;
 * ``scan_compositional`` (chapter 5.2, exercise sheet 5): SCAN on composed sounds, grounded in

@@ -71,13 +71,13 @@ from course_lib.loudness import level_channel_meta, level_scale
 from course_lib.recipe import (
     CHECKPOINTS,
     MODELS,
-    UNSUPERVISED,
     Recipe,
     checkpoint_path,
     chosen_runs,
     copy_run,
     make_inputs,
     merge_results,
+    published_runs,
     report,
     run_one,
     runs_dir_for,
@@ -123,22 +123,6 @@ FAST = Settings(
     metric_settings=metrics.FAST,
 )
 """A smoke test (the small static grid, one epoch, the metrics' small sample counts)."""
-
-
-def published_runs(results: pd.DataFrame) -> pd.DataFrame:
-    """The two runs the course publishes: the best model without labels and the best with pairs.
-
-    Of the :func:`chosen_runs`, the unsupervised model of highest mean MIG at its chosen beta, then the
-    weakly supervised one (rows of :func:`chosen_runs`).
-    """
-    chosen = chosen_runs(results)
-    picks = []
-    for supervised in (False, True):
-        group = chosen[chosen.model.isin(UNSUPERVISED) != supervised]
-        if group.empty:
-            raise ValueError(f"results hold no {'weakly supervised' if supervised else 'unsupervised'} run.")
-        picks.append(group.loc[group.mean_mig.idxmax()])
-    return pd.DataFrame(picks).reset_index(drop=True)
 
 
 def publish(results: pd.DataFrame, runs_dir: str | os.PathLike, folder: str | os.PathLike) -> list[Path]:

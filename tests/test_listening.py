@@ -103,3 +103,35 @@ def test_factor_latent_audio_picks_the_level_latent_and_returns_sound():
     assert labels[0].startswith("z0 ~ ")  # the level latent (its label names the factor it shares most with)
     levels = [20 * np.log10(np.sqrt(np.mean(c**2)) + 1e-12) for c in clips[0]]
     assert levels[0] < levels[1] < levels[2]
+
+
+def test_factor_latent_audio_reads_other_inputs_and_hears_them_through_to_logmel():
+    from course_lib.datasets import load_toy_dataset
+
+    dataset = load_toy_dataset("static", verbose=False)
+    asked = []
+
+    def inputs_of(rows):  # the model's own inputs: here the level of each clip, one value per clip
+        asked.append(len(rows))
+        return torch.as_tensor(dataset.features[rows], dtype=torch.float32).mean((1, 2))[:, None]
+
+    class _OneValue(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.unused = torch.nn.Parameter(torch.zeros(1))
+
+        def encode(self, x):
+            return x.repeat(1, 2), torch.zeros(len(x), 2)
+
+        def decode(self, z):
+            return z[:, :1]
+
+    def to_logmel(decoded):
+        return decoded[:, :, None].expand(-1, 64, 32).clamp(0, 1).numpy()
+
+    clips, labels = listening.factor_latent_audio(
+        _OneValue(), dataset, ("level",), n_codes=300, n_steps=3, inputs_of=inputs_of, to_logmel=to_logmel
+    )
+    assert asked == [300, 1]  # the sounds drawn, then the grid's middle sound
+    levels = [20 * np.log10(np.sqrt(np.mean(c**2)) + 1e-12) for c in clips[0]]
+    assert clips.shape[:2] == (1, 3) and levels[0] < levels[1] < levels[2]

@@ -75,7 +75,9 @@ class Settings(Recipe):
         ("shift", "beta_vae", 8.0),
         ("shift", "beta_tcvae", 6.0),
         ("shift", "factor_vae", 6.0),
+        ("shift", "ada_gvae", 4.0),
         ("shift", "ada_gvae", 8.0),
+        ("shift", "gvae_known_k", 2.0),
         ("shift", "gvae_known_k", 4.0),
     )
     seeds: tuple[int, ...] = (0, 1, 2)

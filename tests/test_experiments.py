@@ -44,7 +44,7 @@ def test_fast_flag_and_course_fast_pick_the_fast_settings(monkeypatch):
 COMMANDS = sorted(
     p.stem for p in Path(experiments.__file__).parent.glob("*.py") if not p.stem.startswith("_")
 )
-PUBLISHING = {"weak_sweep", "recipe_networks", "scan_compositional"}
+PUBLISHING = {"weak_sweep", "pitch_sweep", "recipe_networks", "scan_compositional"}
 """The commands with committed checkpoints: they write them only with ``--publish``."""
 
 

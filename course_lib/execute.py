@@ -61,6 +61,8 @@ KEY_VERSION = "1"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 DEFAULT_STORE = REPO_ROOT / "_build" / "executed"
+NUMBA_CACHES = REPO_ROOT / "_build" / "numba"
+"""One numba cache folder per notebook (:func:`kernel_environment`)."""
 
 
 class NotebookFailed(RuntimeError):
@@ -289,13 +291,20 @@ class Outcome:
     error: str = ""
 
 
-def kernel_environment(fast: bool, threads: int) -> dict[str, str]:
-    """The kernel's environment: the fast/full switch and a thread cap per kernel."""
+def kernel_environment(fast: bool, threads: int, numba_cache: Path | None = None) -> dict[str, str]:
+    """The kernel's environment: the fast/full switch, a thread cap and a numba cache of its own.
+
+    Kernels run side by side; two of them compiling the same librosa function (pYIN's) into one
+    shared numba cache left it corrupt here, and every later pYIN call crashed the kernel. So each
+    notebook's kernel compiles into ``numba_cache`` (:data:`NUMBA_CACHES`/<notebook>), never shared.
+    """
     env = dict(os.environ)
     env["COURSE_FAST"] = "1" if fast else "0"
     for name in THREAD_VARIABLES:
         env[name] = str(threads)
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    if numba_cache is not None:
+        env["NUMBA_CACHE_DIR"] = str(numba_cache)
     return env
 
 
@@ -335,7 +344,8 @@ async def execute_notebook(
             resources={"metadata": {"path": str(path.parent)}},
         )
         try:
-            await client.async_execute(env=kernel_environment(fast, threads))
+            cache = NUMBA_CACHES / name.removesuffix(".ipynb").replace("/", "_").strip("_")
+            await client.async_execute(env=kernel_environment(fast, threads, cache))
         except CellTimeoutError as timeout:
             where = _cell_label(nb, client.current_cell)
             stall = client.watchdog.stall if client.watchdog else ""

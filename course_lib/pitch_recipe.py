@@ -17,6 +17,7 @@ Three changes to chapter 3's recipe (:mod:`course_lib.recipe`), made one at a ti
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,8 +90,9 @@ def standardisation(inputs: Tensor, arm: str, base_scale: float) -> Standardisat
 
     Standardised arms: every value but the level (last, already standardised) has mean 0 and standard
     deviation 1 (at least :data:`STD_FLOOR` is divided by), and the decoder's standard deviation is
-    ``base_scale * sqrt(n / sum of the values' variances)``, so that the values' share of the loss in
-    all stays what it was with ``base_scale`` on the raw values. Other arms: mean 0, std 1, ``base_scale``.
+    ``base_scale * sqrt(D' / sum of their variances)`` over those ``D'`` values, so that their share of
+    the loss in all stays what it was with ``base_scale`` on the raw values. Other arms: mean 0, std 1,
+    ``base_scale``.
     """
     n = inputs.shape[1]
     centre = float(pitch_position(inputs[:, : n - N_FRAMES - 1]).mean())
@@ -105,9 +107,7 @@ def standardisation(inputs: Tensor, arm: str, base_scale: float) -> Standardisat
 def build(arm: str, model_name: str, n_inputs: int, settings: Recipe, stats: Standardisation) -> VAE:
     """The untrained network of ``arm`` for ``model_name`` (FactorVAE's carries its discriminator)."""
     if _check_arm(arm).network == "mlp":
-        return make_model(
-            settings.__class__(**{**settings.__dict__, "scale": stats.scale}), n_inputs, model_name
-        )
+        return make_model(dataclasses.replace(settings, scale=stats.scale), n_inputs, model_name)
     model = shift_vae(
         n_inputs - N_FRAMES - 1,
         N_FRAMES,

@@ -8,14 +8,13 @@ whose log-frequency axis a change of f0 moves every partial by the same number o
 * :class:`ShiftEncoder` reads *where* the pitch sits, ``p`` bins: the bin where the profile peaks
   (the fundamental of every toy sound, whose partials fall in level), refined by a soft-argmax over
   the bins around it. This read-out has no weights: the same at every frequency. The pitch latent's
-  mean is ``(p - c) / PITCH_SCALE`` (``c``: the training set's mean ``p``): a profile shifted by ``n`` bins
-  moves it by exactly ``n / PITCH_SCALE``, away from the edges. The profile, moved back by ``p`` to a
-  common reference pitch (less an octave at each end, :data:`EDGE`), the envelope and the level go
-  through an MLP to the other latents (and the pitch latent's variance).
-* :class:`ShiftDecoder`: an MLP of the other latents draws a *template* profile at the reference pitch,
-  the envelope and the level; the template, drawn for the bin ``c``, is moved by
-  ``PITCH_SCALE * z_pitch`` bins. The pitch
-  latent can only transpose, and no other latent can; besides, it sets one offset for the whole
+  mean is ``(p - c) / PITCH_SCALE`` (``c``: the training set's mean ``p``): a profile shifted by
+  ``n`` bins moves it by exactly ``n / PITCH_SCALE``, away from the edges. The profile, moved back by
+  ``p - c`` so that its pitch sits at ``c`` (less an octave at each end, :data:`EDGE`), the envelope
+  and the level go through an MLP to the other latents (and the pitch latent's variance).
+* :class:`ShiftDecoder`: an MLP of the other latents draws a *template* profile whose pitch sits at
+  ``c``, the envelope and the level; the template is moved by ``PITCH_SCALE * z_pitch`` bins. The
+  pitch latent can only transpose, and no other latent can; besides, it sets one offset for the whole
   profile (:attr:`ShiftDecoder.offset`), because the profile is relative to its own level and the
   partials that a higher pitch pushes past the top bin no longer count in that level.
 

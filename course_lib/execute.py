@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -61,8 +62,6 @@ KEY_VERSION = "1"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 DEFAULT_STORE = REPO_ROOT / "_build" / "executed"
-NUMBA_CACHES = REPO_ROOT / "_build" / "numba"
-"""One numba cache folder per notebook (:func:`kernel_environment`)."""
 
 
 class NotebookFailed(RuntimeError):
@@ -291,21 +290,36 @@ class Outcome:
     error: str = ""
 
 
-def kernel_environment(fast: bool, threads: int, numba_cache: Path | None = None) -> dict[str, str]:
-    """The kernel's environment: the fast/full switch, a thread cap and a numba cache of its own.
-
-    Kernels run side by side; two of them compiling the same librosa function (pYIN's) into one
-    shared numba cache left it corrupt here, and every later pYIN call crashed the kernel. So each
-    notebook's kernel compiles into ``numba_cache`` (:data:`NUMBA_CACHES`/<notebook>), never shared.
-    """
+def kernel_environment(fast: bool, threads: int) -> dict[str, str]:
+    """The kernel's environment: the fast/full switch and a thread cap per kernel."""
     env = dict(os.environ)
     env["COURSE_FAST"] = "1" if fast else "0"
     for name in THREAD_VARIABLES:
         env[name] = str(threads)
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    if numba_cache is not None:
-        env["NUMBA_CACHE_DIR"] = str(numba_cache)
     return env
+
+
+WARM_NUMBA = (
+    "import numpy as np\n"
+    "from course_lib import descriptors\n"
+    "from course_lib.presets import get_preset\n"
+    "preset = get_preset('default')\n"
+    "clip = preset.render_classes(np.zeros((1, len(preset.factor_space.sizes)), dtype=int))\n"
+    "descriptors.measure(clip, preset.sr)\n"
+    "descriptors.measure(clip.astype(np.float64), preset.sr)\n"
+)
+"""Compiles, once and alone, the numba functions the notebooks share: the synthesizer's and pYIN's."""
+
+
+def warm_numba_caches(timeout: float = 600.0) -> None:
+    """Fill the numba caches before kernels run side by side (in a process of its own, one at a time).
+
+    Two kernels that first compiled librosa's pYIN into its shared cache at the same moment left the
+    cache corrupt here, and every later pYIN call crashed the kernel. Once the functions are compiled,
+    kernels only read the cache. Taught nowhere: the course's build tooling.
+    """
+    subprocess.run([sys.executable, "-c", WARM_NUMBA], cwd=REPO_ROOT, check=True, timeout=timeout)
 
 
 def _cell_label(nb: nbformat.NotebookNode, index: int) -> str:
@@ -344,8 +358,7 @@ async def execute_notebook(
             resources={"metadata": {"path": str(path.parent)}},
         )
         try:
-            cache = NUMBA_CACHES / name.removesuffix(".ipynb").replace("/", "_").strip("_")
-            await client.async_execute(env=kernel_environment(fast, threads, cache))
+            await client.async_execute(env=kernel_environment(fast, threads))
         except CellTimeoutError as timeout:
             where = _cell_label(nb, client.current_cell)
             stall = client.watchdog.stall if client.watchdog else ""
@@ -402,6 +415,8 @@ async def execute_all(
         else:
             todo.append((last_seconds or 0.0, path, key))
     todo.sort(key=lambda item: -item[0])  # longest first; unknown (fresh clone) in reading order
+    if len(todo) > 1 and jobs > 1:
+        warm_numba_caches()
 
     semaphore = asyncio.Semaphore(max(1, jobs))
 

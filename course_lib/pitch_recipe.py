@@ -1,4 +1,4 @@
-"""Chapter 3.2's second recipe: constant-Q inputs, every value weighed alike, a model that transposes.
+"""Section 3.3's recipe: constant-Q inputs, every value weighed alike, a model that transposes.
 
 Taught in chapters/03_3_seven_factors.ipynb; trained by :mod:`course_lib.experiments.pitch_sweep`.
 Three changes to chapter 3's recipe (:mod:`course_lib.recipe`), made one at a time, each an *arm*
@@ -7,8 +7,9 @@ Three changes to chapter 3's recipe (:mod:`course_lib.recipe`), made one at a ti
 1. ``cqt``: the inputs become :func:`course_lib.cqt.pitch_inputs` (a constant-Q profile, the envelope,
    the level), with the recipe's MLP VAE;
 2. ``cqt_standardised``: the objective changes: every value but the level is standardised over the
-   set (:func:`standardisation`), so a quiet bin that varies little costs as much to get wrong as a
-   loud one; the decoder's standard deviation is set so that the values weigh as much in all as before;
+   set (:func:`standardisation`), so a value that varies little (the envelope, which carries the
+   attack) costs as much to get wrong as one that varies a lot; the decoder's standard deviation
+   is set so that the values weigh as much in all as before;
 3. ``shift``: the network changes to :func:`course_lib.models.shift.shift_vae`, whose pitch latent
    transposes a template.
 
